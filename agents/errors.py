@@ -1,0 +1,21 @@
+"""Our own error types for model calls, so nothing above the gateway knows the SDK."""
+
+
+class GatewayError(Exception):
+    """A model call failed. `message` is safe to show to the user.
+
+    `retryable` says whether trying again (later, or on another model) may help.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.status = status
+
+
+class StreamCut(GatewayError):
+    """The upstream stream ended before the reply was complete."""
+
+    def __init__(self) -> None:
+        super().__init__("The model's reply was cut off before it finished.", retryable=True)

@@ -1,0 +1,160 @@
+"""The one door to the model: every call in the app goes through this module.
+
+It owns one lazily built `AsyncOpenAI` client (or the offline demo model handed to the
+same SDK as a transport), maps provider errors to `GatewayError`, and turns streams
+into typed events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import httpx2
+import openai
+from django.conf import settings
+
+from agents.demo import DemoTransport
+from agents.errors import GatewayError, StreamCut
+from agents.events import Event, Finished, TextDelta, Usage
+
+DEMO_LABEL = "Demo model (offline)"
+
+_client: openai.AsyncOpenAI | None = None
+
+
+def get_client() -> openai.AsyncOpenAI:
+    """The shared client, built on first use from settings."""
+    global _client
+    if _client is None:
+        _client = _build_client()
+    return _client
+
+
+def _build_client() -> openai.AsyncOpenAI:
+    options: dict[str, Any] = {
+        "timeout": settings.LLM_TIMEOUT,
+        "max_retries": settings.LLM_MAX_RETRIES,
+    }
+    if settings.LLM_DEMO:
+        transport = DemoTransport(token_delay=settings.LLM_DEMO_TOKEN_DELAY)
+        options["http_client"] = httpx2.AsyncClient(transport=transport)
+        return openai.AsyncOpenAI(api_key="demo", base_url="http://demo.invalid/v1", **options)
+    return openai.AsyncOpenAI(
+        api_key=settings.OPENAI_API_KEY or "not-needed",
+        base_url=settings.OPENAI_BASE_URL or None,
+        **options,
+    )
+
+
+def reset_client_on_setting_change(*, setting: str, **kwargs: Any) -> None:
+    """Drop the client when a test or a reload changes the settings it was built from."""
+    global _client
+    if setting.startswith(("OPENAI_", "LLM_")):
+        _client = None
+
+
+def model_label(model: str) -> str:
+    """How a model is named in the UI."""
+    return DEMO_LABEL if settings.LLM_DEMO else model
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (about four characters a token) for when none is reported."""
+    return max(1, (len(text) + 3) // 4) if text else 0
+
+
+def estimate_prompt_tokens(messages: Iterable[dict[str, Any]]) -> int:
+    return sum(estimate_tokens(str(m.get("content") or "")) + 4 for m in messages)
+
+
+async def stream_chat(messages: list[dict[str, Any]], *, model: str) -> AsyncIterator[Event]:
+    """Stream one chat completion as events: deltas, then usage, then `Finished`.
+
+    Raises `GatewayError` (with whatever was already yielded kept by the caller).
+    """
+    client = get_client()
+    try:
+        stream = await client.chat.completions.create(
+            model=model,
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    except openai.APIError as exc:
+        raise map_error(exc) from exc
+    try:
+        async with stream:
+            async for event in _events_from_stream(stream, messages, model):
+                yield event
+    except openai.APITimeoutError as exc:
+        raise GatewayError("The model stopped sending mid-reply.", retryable=True) from exc
+    except (openai.APIConnectionError, httpx2.HTTPError) as exc:
+        raise StreamCut() from exc
+    except openai.APIError as exc:
+        raise map_error(exc) from exc
+
+
+async def _events_from_stream(
+    stream: Any, messages: list[dict[str, Any]], model: str
+) -> AsyncIterator[Event]:
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    served = model
+    completion_chars = 0
+    async for chunk in stream:
+        served = chunk.model or served
+        if chunk.usage is not None:
+            usage = _usage_from(chunk.usage)
+        for choice in chunk.choices:
+            if choice.delta and choice.delta.content:
+                completion_chars += len(choice.delta.content)
+                yield TextDelta(choice.delta.content)
+            if choice.finish_reason:
+                finish_reason = choice.finish_reason
+    if finish_reason is None:
+        raise StreamCut()
+    if usage is None:
+        usage = Usage(
+            prompt_tokens=estimate_prompt_tokens(messages),
+            completion_tokens=max(1, completion_chars // 4),
+            estimated=True,
+        )
+    yield usage
+    yield Finished(model=served, finish_reason=finish_reason)
+
+
+def _usage_from(raw: Any) -> Usage:
+    details = getattr(raw, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", 0) or 0
+    return Usage(
+        prompt_tokens=raw.prompt_tokens or 0,
+        completion_tokens=raw.completion_tokens or 0,
+        cached_tokens=cached,
+    )
+
+
+def map_error(exc: openai.APIError) -> GatewayError:
+    """Turn an SDK error into a `GatewayError` with a message fit for the user."""
+    if isinstance(exc, openai.APITimeoutError):
+        return GatewayError("The model did not answer in time.", retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return GatewayError("Could not reach the model server.", retryable=True)
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, openai.AuthenticationError):
+        return GatewayError("The model server rejected the API key.", status=status)
+    if isinstance(exc, openai.RateLimitError):
+        return GatewayError(
+            "The model server is rate limiting requests; try again shortly.",
+            retryable=True,
+            status=status,
+        )
+    if isinstance(exc, openai.NotFoundError):
+        return GatewayError(
+            "The model server does not know this model.", retryable=True, status=status
+        )
+    if isinstance(exc, openai.InternalServerError):
+        return GatewayError("The model server had an error.", retryable=True, status=status)
+    if isinstance(exc, openai.BadRequestError):
+        return GatewayError("The model server refused the request as invalid.", status=status)
+    return GatewayError("The model call failed.", status=status)

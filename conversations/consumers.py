@@ -1,0 +1,132 @@
+"""The conversation's websocket: a thin door between the browser and the services."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.template.loader import render_to_string
+
+from conversations import services
+from conversations.models import Conversation, Message
+
+# Close codes sent before the handshake completes (the browser sees a refused socket).
+UNAUTHENTICATED = 4401
+NOT_FOUND = 4404
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    conversation: Conversation
+    watchdog: asyncio.Task | None = None
+
+    async def connect(self) -> None:
+        user = self.scope["user"]
+        if not user.is_authenticated:
+            await self.close(code=UNAUTHENTICATED)
+            return
+        try:
+            self.conversation = await _get_conversation_for_user(
+                user, self.scope["url_route"]["kwargs"]["conversation_id"]
+            )
+        except Http404:
+            await self.close(code=NOT_FOUND)
+            return
+        await self.channel_layer.group_add(self.conversation.group_name, self.channel_name)
+        await self.accept()
+        await self._catch_up()
+
+    async def disconnect(self, code: int) -> None:
+        if self.watchdog:
+            self.watchdog.cancel()
+        if hasattr(self, "conversation"):
+            await self.channel_layer.group_discard(self.conversation.group_name, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        user = self.scope["user"]
+        try:
+            if content.get("action") == "stop":
+                await services.request_stop(user, self.conversation.pk)
+            else:
+                await services.start_turn(user, self.conversation.pk, content.get("message"))
+        except ValidationError as exc:
+            await self._send_html("conversations/_composer_error.html", error=exc.messages[0])
+        except Http404:
+            await self.close(code=NOT_FOUND)
+
+    # Events from the conversation's group.
+
+    async def turn_started(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_turn_started.html",
+            user_message=Message.from_event(event["user_message"]),
+            reply=Message.from_event(event["reply"]),
+            conversation=self.conversation,
+            streaming=True,
+        )
+        self._watch()
+
+    async def turn_delta(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_delta.html", message_id=event["message_id"], text=event["text"]
+        )
+
+    async def turn_snapshot(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_snapshot.html", message_id=event["message_id"], text=event["text"]
+        )
+
+    async def turn_finished(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_turn_finished.html",
+            message=Message.from_event(event["reply"]),
+            conversation=self.conversation,
+            streaming=False,
+        )
+
+    # Helpers.
+
+    async def _send_html(self, template: str, **context: Any) -> None:
+        await self.send(text_data=render_to_string(template, context))
+
+    async def _catch_up(self) -> None:
+        """A tab that (re)connects mid-reply gets the text so far, then live deltas."""
+        await _recover(self.conversation)
+        streaming = await self.conversation.messages.streaming().aexists()
+        if streaming:
+            await services.request_resync(self.conversation)
+            self._watch()
+
+    def _watch(self) -> None:
+        if self.watchdog is None or self.watchdog.done():
+            self.watchdog = asyncio.get_running_loop().create_task(self._watch_for_dead_reply())
+
+    async def _watch_for_dead_reply(self) -> None:
+        """If the process writing the reply dies, show it as interrupted here."""
+        while await self.conversation.messages.streaming().aexists():
+            await asyncio.sleep(settings.CHAT_STALE_AFTER)
+            await _recover(self.conversation)
+
+
+@sync_to_async
+def _get_conversation_for_user(user, conversation_id: int) -> Conversation:
+    return services.get_conversation_for_user(user, conversation_id)
+
+
+async def _recover(conversation: Conversation) -> None:
+    recovered = await sync_to_async(services.recover_stale_replies)(conversation.pk)
+    for message in recovered:
+        await _broadcast_finished(conversation, message)
+
+
+async def _broadcast_finished(conversation: Conversation, message: Message) -> None:
+    await get_channel_layer().group_send(
+        conversation.group_name, {"type": "turn.finished", "reply": message.as_event()}
+    )

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+
+class ConversationQuerySet(models.QuerySet):
+    def for_user(self, user) -> ConversationQuerySet:
+        """Only the conversations `user` owns: the one way views and sockets look them up."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(owner=user)
+
+
+class Conversation(models.Model):
+    DEFAULT_TITLE = "New conversation"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    title = models.CharField(max_length=200, default=DEFAULT_TITLE)
+    model = models.CharField(max_length=100)
+    system_prompt = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [
+            # The sidebar: one user's conversations, most recently active first.
+            models.Index(fields=["owner", "-updated_at"], name="conversation_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("conversations:detail", args=[self.pk])
+
+    @property
+    def group_name(self) -> str:
+        """The channel-layer group every open tab of this conversation listens to."""
+        return f"conversation-{self.pk}"
+
+    @property
+    def control_group_name(self) -> str:
+        """The group a running reply listens to for Stop and resync requests."""
+        return f"conversation-{self.pk}-control"
+
+
+class MessageQuerySet(models.QuerySet):
+    def streaming(self) -> MessageQuerySet:
+        return self.filter(status=Message.Status.STREAMING)
+
+    def stale(self, seconds: float) -> MessageQuerySet:
+        """Replies still marked streaming whose writer stopped checkpointing."""
+        cutoff = timezone.now() - timedelta(seconds=seconds)
+        return self.streaming().filter(updated_at__lt=cutoff)
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user", "User"
+        ASSISTANT = "assistant", "Assistant"
+
+    class Status(models.TextChoices):
+        COMPLETE = "complete", "Complete"
+        STREAMING = "streaming", "Streaming"
+        STOPPED = "stopped", "Stopped"
+        INTERRUPTED = "interrupted", "Interrupted"
+        FAILED = "failed", "Failed"
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices)
+    content = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.COMPLETE)
+    error = models.CharField(max_length=500, blank=True)
+    model = models.CharField(max_length=100, blank=True, help_text="The model that served it.")
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Doubles as the streaming heartbeat: every checkpoint moves it.
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # Recovery sweeps look for replies left streaming by a dead process.
+            models.Index(fields=["status", "updated_at"], name="message_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:50]}"
+
+    @property
+    def is_streaming(self) -> bool:
+        return self.status == self.Status.STREAMING
+
+    @property
+    def dom_id(self) -> str:
+        return f"msg-{self.pk}"
+
+    def as_event(self) -> dict:
+        """The fields a websocket frame needs, small enough for the channel layer."""
+        return {
+            "id": self.pk,
+            "role": self.role,
+            "content": self.content,
+            "status": self.status,
+            "error": self.error,
+            "model": self.model,
+        }
+
+    @classmethod
+    def from_event(cls, data: dict) -> Message:
+        return cls(
+            pk=data["id"],
+            role=data["role"],
+            content=data["content"],
+            status=data["status"],
+            error=data.get("error", ""),
+            model=data.get("model", ""),
+        )

@@ -1,0 +1,150 @@
+"""A reply being generated: a task that streams the model's answer to every open tab.
+
+It belongs to no socket. Deltas go to the conversation's group in batched frames (the
+first at once, then at most one per CHAT_FRAME_INTERVAL); the text is checkpointed to
+the database every CHAT_CHECKPOINT_INTERVAL and written once more when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils import timezone
+
+from agents import gateway
+from agents.errors import GatewayError
+from agents.events import Finished, TextDelta, Usage
+from conversations.models import Conversation, Message
+
+logger = logging.getLogger(__name__)
+
+# Strong references to running replies, so the event loop does not drop them.
+_running: set[asyncio.Task] = set()
+
+
+def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
+    task = asyncio.get_running_loop().create_task(coro)
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    return task
+
+
+def start_reply(conversation: Conversation, reply: Message, history: list[dict]) -> asyncio.Task:
+    return spawn(ReplyRun(conversation, reply, history).run())
+
+
+class ReplyRun:
+    """One reply from start to its final status."""
+
+    def __init__(self, conversation: Conversation, reply: Message, history: list[dict]):
+        self.conversation = conversation
+        self.reply = reply
+        self.history = history
+        self.layer = get_channel_layer()
+        self.parts: list[str] = []  # everything received
+        self.sent = 0  # how many of `parts` have gone to the group
+        self.wake = asyncio.Event()
+        self.resync = False
+        self.stop_requested = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    async def run(self) -> None:
+        control = await self.layer.new_channel()
+        await self.layer.group_add(self.conversation.control_group_name, control)
+        helpers = [
+            spawn(self._listen(control, asyncio.current_task())),
+            spawn(self._pump()),
+            spawn(self._checkpoint()),
+        ]
+        status, error = Message.Status.COMPLETE, ""
+        try:
+            await self._generate()
+        except GatewayError as exc:
+            status, error = Message.Status.FAILED, exc.message
+        except asyncio.CancelledError:
+            asyncio.current_task().uncancel()
+            status = Message.Status.STOPPED if self.stop_requested else Message.Status.INTERRUPTED
+        except Exception:
+            logger.exception("Reply %s failed", self.reply.pk)
+            status, error = Message.Status.FAILED, "Something went wrong while answering."
+        finally:
+            for helper in helpers:
+                helper.cancel()
+            await self.layer.group_discard(self.conversation.control_group_name, control)
+        await self._finish(status, error)
+
+    async def _generate(self) -> None:
+        async for event in gateway.stream_chat(self.history, model=self.conversation.model):
+            if isinstance(event, TextDelta):
+                self.parts.append(event.text)
+                self.wake.set()
+            elif isinstance(event, Usage):
+                self.reply.prompt_tokens = event.prompt_tokens
+                self.reply.completion_tokens = event.completion_tokens
+            elif isinstance(event, Finished):
+                self.reply.model = event.model
+
+    async def _pump(self) -> None:
+        """Send new text to the group: the first delta at once, then batched."""
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            if self.resync:
+                self.resync = False
+                self.sent = len(self.parts)
+                await self._send("turn.snapshot", text=self.text)
+            elif self.sent < len(self.parts):
+                delta = "".join(self.parts[self.sent :])
+                self.sent = len(self.parts)
+                await self._send("turn.delta", text=delta)
+            await asyncio.sleep(settings.CHAT_FRAME_INTERVAL)
+
+    async def _listen(self, channel: str, task: asyncio.Task) -> None:
+        while True:
+            message = await self.layer.receive(channel)
+            if message["type"] == "reply.stop":
+                self.stop_requested = True
+                task.cancel()
+            elif message["type"] == "reply.sync":
+                self.resync = True
+                self.wake.set()
+
+    async def _checkpoint(self) -> None:
+        """Save the text so far now and then; the write also serves as a heartbeat."""
+        while True:
+            await asyncio.sleep(settings.CHAT_CHECKPOINT_INTERVAL)
+            await Message.objects.filter(pk=self.reply.pk).aupdate(
+                content=self.text, updated_at=timezone.now()
+            )
+
+    async def _send(self, event_type: str, **data: Any) -> None:
+        await self.layer.group_send(
+            self.conversation.group_name,
+            {"type": event_type, "message_id": self.reply.pk, **data},
+        )
+
+    async def _finish(self, status: str, error: str) -> None:
+        reply = self.reply
+        reply.content, reply.status, reply.error = self.text, status, error
+        reply.updated_at = timezone.now()
+        # An update, not a save: the conversation may have been deleted meanwhile.
+        await Message.objects.filter(pk=reply.pk).aupdate(
+            content=reply.content,
+            status=status,
+            error=error,
+            model=reply.model,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            updated_at=reply.updated_at,
+        )
+        await self.layer.group_send(
+            self.conversation.group_name, {"type": "turn.finished", "reply": reply.as_event()}
+        )

@@ -1,0 +1,171 @@
+"""What people do with conversations. Views and consumers call these; each one looks
+the conversation up through its owner first, so nobody reaches another user's data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
+
+from conversations.models import Conversation, Message
+
+TITLE_LENGTH = 60
+
+
+def get_conversation_for_user(user, conversation_id: int) -> Conversation:
+    """The user's conversation, or 404 whether it is missing or someone else's."""
+    try:
+        return Conversation.objects.for_user(user).get(pk=conversation_id)
+    except Conversation.DoesNotExist:
+        raise Http404("No such conversation.") from None
+
+
+def create_conversation(
+    user, *, system_prompt: str = "", model: str = "", title: str = ""
+) -> Conversation:
+    """Start an empty conversation; the model must be one of the models offered."""
+    model = model or settings.LLM_MODEL
+    if model not in settings.LLM_MODELS:
+        raise ValidationError(f"Unknown model: {model}.")
+    return Conversation.objects.create(
+        owner=user,
+        model=model,
+        system_prompt=system_prompt.strip() or settings.CHAT_DEFAULT_SYSTEM_PROMPT,
+        title=title.strip()[:200] or Conversation.DEFAULT_TITLE,
+    )
+
+
+def rename_conversation(user, conversation_id: int, title: str) -> Conversation:
+    conversation = get_conversation_for_user(user, conversation_id)
+    title = " ".join(title.split())[:200]
+    if not title:
+        raise ValidationError("A title cannot be empty.")
+    conversation.title = title
+    conversation.save(update_fields=["title"])
+    return conversation
+
+
+def delete_conversation(user, conversation_id: int) -> None:
+    get_conversation_for_user(user, conversation_id).delete()
+
+
+def clear_history(user, conversation_id: int) -> Conversation:
+    """Delete every message; the conversation and its system prompt stay."""
+    conversation = get_conversation_for_user(user, conversation_id)
+    if conversation.messages.streaming().exists():
+        raise ValidationError("Stop the reply before clearing the history.")
+    conversation.messages.all().delete()
+    return conversation
+
+
+@dataclass(frozen=True)
+class Turn:
+    conversation: Conversation
+    user_message: Message
+    reply: Message
+
+
+def validate_message_text(text: object) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError("Type a message first.")
+    limit = settings.CHAT_MAX_MESSAGE_CHARS
+    if len(text) > limit:
+        raise ValidationError(
+            f"That message is too long ({len(text):,} characters; the limit is {limit:,})."
+        )
+    return text.strip()
+
+
+@transaction.atomic
+def record_turn(user, conversation_id: int, text: str) -> Turn:
+    """Save the user's message and an empty streaming reply, in one transaction."""
+    conversation = get_conversation_for_user(user, conversation_id)
+    # Lock the row so two sends at once cannot start two replies.
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if conversation.messages.streaming().exists():
+        raise ValidationError("Wait for the current reply to finish, or stop it.")
+    user_message = conversation.messages.create(role=Message.Role.USER, content=text)
+    reply = conversation.messages.create(
+        role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, model=conversation.model
+    )
+    conversation.updated_at = timezone.now()
+    if conversation.title == Conversation.DEFAULT_TITLE:
+        conversation.title = _title_from(text)
+    conversation.save(update_fields=["updated_at", "title"])
+    return Turn(conversation, user_message, reply)
+
+
+def _title_from(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+def prompt_messages(conversation: Conversation, *, before_id: int) -> list[dict]:
+    """What the model is sent: the system prompt, then the history as the user saw it."""
+    messages = [{"role": "system", "content": conversation.system_prompt}]
+    history = conversation.messages.filter(pk__lt=before_id).exclude(
+        role=Message.Role.ASSISTANT, content=""
+    )
+    messages += [{"role": m.role, "content": m.content} for m in history]
+    return messages
+
+
+async def start_turn(user, conversation_id: int, text: object) -> Turn:
+    """Save the user's message first, then start the reply as a task of its own.
+
+    The task does not belong to any socket: it survives reloads and closed tabs.
+    """
+    from conversations import replies
+
+    text = validate_message_text(text)
+    turn = await sync_to_async(record_turn)(user, conversation_id, text)
+    history = await sync_to_async(prompt_messages)(turn.conversation, before_id=turn.reply.pk)
+    await get_channel_layer().group_send(
+        turn.conversation.group_name,
+        {
+            "type": "turn.started",
+            "user_message": turn.user_message.as_event(),
+            "reply": turn.reply.as_event(),
+        },
+    )
+    replies.start_reply(turn.conversation, turn.reply, history)
+    return turn
+
+
+async def request_stop(user, conversation_id: int) -> None:
+    """Ask the running reply to stop, on whichever process it runs."""
+    conversation = await sync_to_async(get_conversation_for_user)(user, conversation_id)
+    await get_channel_layer().group_send(conversation.control_group_name, {"type": "reply.stop"})
+
+
+async def request_resync(conversation: Conversation) -> None:
+    """Ask the running reply to send its text so far (a tab has just connected)."""
+    await get_channel_layer().group_send(conversation.control_group_name, {"type": "reply.sync"})
+
+
+def recover_stale_replies(
+    conversation_id: int | None = None, *, stale_after: float | None = None
+) -> list[Message]:
+    """Mark replies left streaming by a dead process as interrupted, keeping their text.
+
+    A reply is dead when its checkpoint is older than CHAT_STALE_AFTER seconds.
+    """
+    if stale_after is None:
+        stale_after = settings.CHAT_STALE_AFTER
+    stale = Message.objects.stale(stale_after)
+    if conversation_id is not None:
+        stale = stale.filter(conversation_id=conversation_id)
+    recovered = []
+    for message in stale:
+        updated = Message.objects.streaming().filter(pk=message.pk, updated_at=message.updated_at)
+        if updated.update(status=Message.Status.INTERRUPTED, updated_at=timezone.now()):
+            message.status = Message.Status.INTERRUPTED
+            message.error = ""
+            recovered.append(message)
+    return recovered

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from conversations import views
+
+app_name = "conversations"
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("conversations/new/", views.create, name="create"),
+    path("conversations/<int:conversation_id>/", views.detail, name="detail"),
+    path("conversations/<int:conversation_id>/rename/", views.rename, name="rename"),
+    path("conversations/<int:conversation_id>/delete/", views.delete, name="delete"),
+    path("conversations/<int:conversation_id>/clear/", views.clear, name="clear"),
+]

@@ -1,0 +1,192 @@
+"""An OpenAI-compatible server for tests: real HTTP on a free port, scripted replies.
+
+The app's real SDK talks to it through OPENAI_BASE_URL. It streams with delays, fails
+on request, cuts streams, and records every request it received.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """One scripted answer. By default: a short streamed text with usage."""
+
+    text: str = "Hello from the fake upstream."
+    tokens: list[str] | None = None
+    first_token_delay: float = 0.0
+    token_delay: float = 0.0
+    status: int = 200
+    error_message: str = "Scripted error"
+    headers: dict[str, str] = field(default_factory=dict)
+    cut_after: int | None = None  # drop the connection after this many tokens
+    include_usage: bool = True
+    usage: dict[str, Any] | None = None
+    model: str | None = None
+
+    def token_list(self) -> list[str]:
+        return self.tokens if self.tokens is not None else re.findall(r"\s*\S+|\s+", self.text)
+
+
+class FakeUpstream:
+    def __init__(self) -> None:
+        self.script: deque[Reply] = deque()
+        self.default = Reply()
+        self.requests: list[dict[str, Any]] = []
+        self.disconnects = 0
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> FakeUpstream:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def add(self, *replies: Reply) -> None:
+        with self._lock:
+            self.script.extend(replies)
+
+    def next_reply(self, body: dict[str, Any]) -> Reply:
+        with self._lock:
+            self.requests.append(body)
+            return self.script.popleft() if self.script else self.default
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        upstream = self
+
+        class Handler(_Handler):
+            fake = upstream
+
+        return Handler
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    fake: FakeUpstream
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def handle(self) -> None:
+        # The client may drop a kept-alive connection at any time.
+        with contextlib.suppress(ConnectionError):
+            super().handle()
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        body["_headers"] = dict(self.headers)
+        reply = self.fake.next_reply(body)
+        try:
+            if reply.status != 200:
+                self._send_error(reply)
+            elif body.get("stream"):
+                self._send_stream(reply, body)
+            else:
+                self._send_json(200, _completion(reply, body))
+        except (BrokenPipeError, ConnectionResetError):
+            self.fake.disconnects += 1
+            self.close_connection = True
+
+    def _send_json(self, status: int, payload: dict[str, Any], headers: dict | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_error(self, reply: Reply) -> None:
+        error = {"error": {"message": reply.error_message, "type": "error", "code": None}}
+        time.sleep(reply.first_token_delay)
+        self._send_json(reply.status, error, reply.headers)
+
+    def _send_stream(self, reply: Reply, body: dict[str, Any]) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        model = reply.model or body.get("model", "fake")
+        time.sleep(reply.first_token_delay)
+        self._event(_chunk(model, {"role": "assistant", "content": ""}))
+        for index, token in enumerate(reply.token_list()):
+            if reply.cut_after is not None and index >= reply.cut_after:
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            if index and reply.token_delay:
+                time.sleep(reply.token_delay)
+            self._event(_chunk(model, {"content": token}))
+        self._event(_chunk(model, {}, "stop"))
+        if reply.include_usage and (body.get("stream_options") or {}).get("include_usage"):
+            self._event({**_chunk(model, {}), "choices": [], "usage": _usage(reply, body)})
+        self._write(b"data: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _event(self, payload: dict[str, Any]) -> None:
+        self._write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+
+    def _write(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+
+def _usage(reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
+    if reply.usage is not None:
+        return reply.usage
+    prompt = sum(len(str(m.get("content") or "")) // 4 + 4 for m in body.get("messages", []))
+    completion = len(reply.token_list())
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+
+
+def _completion(reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": reply.model or body.get("model", "fake"),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply.text},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": _usage(reply, body),
+    }
