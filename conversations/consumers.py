@@ -68,7 +68,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             "conversations/_turn_started.html",
             user_message=Message.from_event(event["user_message"]),
             reply=Message.from_event(event["reply"]),
-            conversation=self.conversation,
+            title=event["title"],
             streaming=True,
         )
         self._watch()

@@ -130,6 +130,7 @@ async def start_turn(user, conversation_id: int, text: object) -> Turn:
         turn.conversation.group_name,
         {
             "type": "turn.started",
+            "title": turn.conversation.title,
             "user_message": turn.user_message.as_event(),
             "reply": turn.reply.as_event(),
         },
