@@ -1,6 +1,19 @@
 """Typed events that a model call yields, from the gateway up to the chat turn."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Who a model call is for and why: every gateway call takes one.
+
+    `purpose` is one of chat, summary, classify, extract, tool, title.
+    """
+
+    purpose: str = "chat"
+    user_id: int | None = None
+    conversation_id: int | None = None
+    bypass_cache: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -8,6 +21,22 @@ class TextDelta:
     """A piece of the reply's text, in order."""
 
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One complete tool call the model asked for; `arguments` is the raw JSON text."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCalls:
+    """The tool calls of one response, all together, after its text."""
+
+    calls: tuple[ToolCall, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,4 +57,14 @@ class Finished:
     finish_reason: str | None
 
 
-Event = TextDelta | Usage | Finished
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A whole non-streamed answer."""
+
+    text: str
+    usage: Usage
+    model: str
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+Event = TextDelta | ToolCalls | Usage | Finished

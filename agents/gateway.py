@@ -16,7 +16,16 @@ from django.conf import settings
 
 from agents.demo import DemoTransport
 from agents.errors import GatewayError, StreamCut
-from agents.events import Event, Finished, TextDelta, Usage
+from agents.events import (
+    CallContext,
+    Completion,
+    Event,
+    Finished,
+    TextDelta,
+    ToolCall,
+    ToolCalls,
+    Usage,
+)
 
 DEMO_LABEL = "Demo model (offline)"
 
@@ -68,18 +77,26 @@ def estimate_prompt_tokens(messages: Iterable[dict[str, Any]]) -> int:
     return sum(estimate_tokens(str(m.get("content") or "")) + 4 for m in messages)
 
 
-async def stream_chat(messages: list[dict[str, Any]], *, model: str) -> AsyncIterator[Event]:
-    """Stream one chat completion as events: deltas, then usage, then `Finished`.
+async def stream_chat(
+    messages: list[dict[str, Any]],
+    *,
+    model: str,
+    context: CallContext | None = None,
+    tools: list[dict[str, Any]] | None = None,
+) -> AsyncIterator[Event]:
+    """Stream one chat completion as events: deltas, tool calls, usage, then `Finished`.
 
-    Raises `GatewayError` (with whatever was already yielded kept by the caller).
+    Raises `GatewayError` (whatever was already yielded is the caller's to keep).
     """
     client = get_client()
+    extra = {"tools": tools} if tools else {}
     try:
         stream = await client.chat.completions.create(
             model=model,
             messages=messages,
             stream=True,
             stream_options={"include_usage": True},
+            **extra,
         )
     except openai.APIError as exc:
         raise map_error(exc) from exc
@@ -95,6 +112,55 @@ async def stream_chat(messages: list[dict[str, Any]], *, model: str) -> AsyncIte
         raise map_error(exc) from exc
 
 
+async def complete(
+    messages: list[dict[str, Any]],
+    *,
+    model: str,
+    context: CallContext | None = None,
+    tools: list[dict[str, Any]] | None = None,
+) -> Completion:
+    """One non-streamed chat completion (summaries, titles, background work)."""
+    extra = {"tools": tools} if tools else {}
+    try:
+        response = await get_client().chat.completions.create(
+            model=model, messages=messages, **extra
+        )
+    except openai.APIError as exc:
+        raise map_error(exc) from exc
+    message = response.choices[0].message
+    calls = tuple(
+        ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "")
+        for c in message.tool_calls or ()
+    )
+    text = message.content or ""
+    usage = (
+        _usage_from(response.usage)
+        if response.usage
+        else Usage(estimate_prompt_tokens(messages), estimate_tokens(text), estimated=True)
+    )
+    return Completion(text=text, usage=usage, model=response.model or model, tool_calls=calls)
+
+
+class _ToolCallBuffer:
+    """Tool calls arrive in pieces across chunks, keyed by index; join them up."""
+
+    def __init__(self) -> None:
+        self.parts: dict[int, dict[str, Any]] = {}
+
+    def add(self, delta: Any) -> None:
+        entry = self.parts.setdefault(delta.index, {"id": "", "name": "", "arguments": []})
+        entry["id"] = delta.id or entry["id"]
+        if delta.function is not None:
+            entry["name"] = delta.function.name or entry["name"]
+            entry["arguments"].append(delta.function.arguments or "")
+
+    def calls(self) -> tuple[ToolCall, ...]:
+        return tuple(
+            ToolCall(id=p["id"], name=p["name"], arguments="".join(p["arguments"]))
+            for _, p in sorted(self.parts.items())
+        )
+
+
 async def _events_from_stream(
     stream: Any, messages: list[dict[str, Any]], model: str
 ) -> AsyncIterator[Event]:
@@ -102,18 +168,24 @@ async def _events_from_stream(
     finish_reason: str | None = None
     served = model
     completion_chars = 0
+    tool_calls = _ToolCallBuffer()
     async for chunk in stream:
         served = chunk.model or served
         if chunk.usage is not None:
             usage = _usage_from(chunk.usage)
         for choice in chunk.choices:
-            if choice.delta and choice.delta.content:
-                completion_chars += len(choice.delta.content)
-                yield TextDelta(choice.delta.content)
+            delta = choice.delta
+            if delta and delta.content:
+                completion_chars += len(delta.content)
+                yield TextDelta(delta.content)
+            for call in (delta.tool_calls if delta else None) or ():
+                tool_calls.add(call)
             if choice.finish_reason:
                 finish_reason = choice.finish_reason
     if finish_reason is None:
         raise StreamCut()
+    if tool_calls.parts:
+        yield ToolCalls(tool_calls.calls())
     if usage is None:
         usage = Usage(
             prompt_tokens=estimate_prompt_tokens(messages),

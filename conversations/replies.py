@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from agents import gateway
 from agents.errors import GatewayError
-from agents.events import Finished, TextDelta, Usage
+from agents.events import CallContext, Finished, TextDelta, Usage
+from conversations import background
 from conversations.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
@@ -82,7 +83,13 @@ class ReplyRun:
         await self._finish(status, error)
 
     async def _generate(self) -> None:
-        async for event in gateway.stream_chat(self.history, model=self.conversation.model):
+        context = CallContext(
+            purpose="chat",
+            user_id=self.conversation.owner_id,
+            conversation_id=self.conversation.pk,
+        )
+        stream = gateway.stream_chat(self.history, model=self.conversation.model, context=context)
+        async for event in stream:
             if isinstance(event, TextDelta):
                 self.parts.append(event.text)
                 self.wake.set()
@@ -148,3 +155,4 @@ class ReplyRun:
         await self.layer.group_send(
             self.conversation.group_name, {"type": "turn.finished", "reply": reply.as_event()}
         )
+        spawn(background.after_reply(self.conversation.pk, reply.pk))

@@ -1,0 +1,28 @@
+"""Work that runs after a reply has finished, off the hot path.
+
+Each hook is an async function taking (conversation_id, reply_id). Hooks run as tasks
+of their own after the reply's final frame went out, one after another, and a failing
+hook is logged without touching the reply or the next hook.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+logger = logging.getLogger(__name__)
+
+AfterReplyHook = Callable[[int, int], Awaitable[None]]
+
+
+def after_reply_hooks() -> list[AfterReplyHook]:
+    """The hooks, in the order they run."""
+    return []
+
+
+async def after_reply(conversation_id: int, reply_id: int) -> None:
+    for hook in after_reply_hooks():
+        try:
+            await hook(conversation_id, reply_id)
+        except Exception:
+            logger.exception("After-reply work %s failed", getattr(hook, "__name__", hook))
