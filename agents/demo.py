@@ -10,12 +10,38 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
 
 TOKEN_PATTERN = re.compile(r"\s*\S+|\s+")
+
+
+@dataclass
+class DemoAnswer:
+    """What the demo model says: text, tool calls ({"id", "name", "arguments"}), or both."""
+
+    text: str = ""
+    tool_calls: list[dict[str, str]] = field(default_factory=list)
+
+
+# Each responder looks at the request body and answers it, or returns None to pass it
+# on; the first answer wins and the markdown sample below is the fallback.
+Responder = Callable[[dict[str, Any]], DemoAnswer | None]
+
+
+def responders() -> list[Responder]:
+    return []
+
+
+def answer(body: dict[str, Any]) -> DemoAnswer:
+    for responder in responders():
+        result = responder(body)
+        if result is not None:
+            return result
+    return DemoAnswer(text=demo_reply(body.get("messages") or []))
 
 
 def demo_reply(messages: list[dict[str, Any]]) -> str:
@@ -58,22 +84,39 @@ class DemoTransport(httpx2.AsyncBaseTransport):
         body = json.loads(await request.aread() or b"{}")
         messages = body.get("messages") or []
         model = body.get("model") or "demo"
-        text = demo_reply(messages)
+        result = answer(body)
         usage = {
             "prompt_tokens": _prompt_tokens(messages),
-            "completion_tokens": len(split_tokens(text)),
+            "completion_tokens": len(split_tokens(result.text)) + 10 * len(result.tool_calls),
         }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            stream = _SSEStream(model, text, usage if include_usage else None, self.token_delay)
+            stream = _SSEStream(model, result, usage if include_usage else None, self.token_delay)
             return httpx2.Response(
                 200, headers={"content-type": "text/event-stream"}, stream=stream
             )
-        return httpx2.Response(200, json=_completion(model, text, usage))
+        return httpx2.Response(200, json=_completion(model, result, usage))
 
 
-def _completion(model: str, text: str, usage: dict[str, int]) -> dict[str, Any]:
+def _wire_tool_calls(result: DemoAnswer) -> list[dict[str, Any]]:
+    return [
+        {
+            "index": index,
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": call["name"], "arguments": call["arguments"]},
+        }
+        for index, call in enumerate(result.tool_calls)
+    ]
+
+
+def _completion(model: str, result: DemoAnswer, usage: dict[str, int]) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": result.text or None}
+    if result.tool_calls:
+        message["tool_calls"] = [
+            {k: v for k, v in call.items() if k != "index"} for call in _wire_tool_calls(result)
+        ]
     return {
         "id": "chatcmpl-demo",
         "object": "chat.completion",
@@ -82,8 +125,8 @@ def _completion(model: str, text: str, usage: dict[str, int]) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": "stop",
+                "message": message,
+                "finish_reason": "tool_calls" if result.tool_calls else "stop",
             }
         ],
         "usage": usage,
@@ -101,16 +144,19 @@ def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> dict
 
 
 class _SSEStream(httpx2.AsyncByteStream):
-    def __init__(self, model: str, text: str, usage: dict[str, int] | None, delay: float):
-        self.model, self.text, self.usage, self.delay = model, text, usage, delay
+    def __init__(self, model: str, result: DemoAnswer, usage: dict[str, int] | None, delay: float):
+        self.model, self.result, self.usage, self.delay = model, result, usage, delay
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         yield _sse(_chunk(self.model, {"role": "assistant", "content": ""}))
-        for token in split_tokens(self.text):
+        for token in split_tokens(self.result.text):
             if self.delay:
                 await asyncio.sleep(self.delay)
             yield _sse(_chunk(self.model, {"content": token}))
-        yield _sse(_chunk(self.model, {}, finish="stop"))
+        for call in _wire_tool_calls(self.result):
+            yield _sse(_chunk(self.model, {"tool_calls": [call]}))
+        finish = "tool_calls" if self.result.tool_calls else "stop"
+        yield _sse(_chunk(self.model, {}, finish=finish))
         if self.usage is not None:
             yield _sse({**_chunk(self.model, {}), "choices": [], "usage": self.usage})
         yield b"data: [DONE]\n\n"

@@ -32,6 +32,24 @@ class Reply:
     include_usage: bool = True
     usage: dict[str, Any] | None = None
     model: str | None = None
+    # Tool calls to answer with: [{"name": ..., "arguments": "<json text>"}, ...]
+    tool_calls: list[dict[str, str]] = field(default_factory=list)
+    refusal: str | None = None
+
+    def wire_tool_calls(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "index": index,
+                "id": call.get("id", f"call_{index}"),
+                "type": "function",
+                "function": {"name": call["name"], "arguments": call["arguments"]},
+            }
+            for index, call in enumerate(self.tool_calls)
+        ]
+
+    @property
+    def finish_reason(self) -> str:
+        return "tool_calls" if self.tool_calls else "stop"
 
     def token_list(self) -> list[str]:
         return self.tokens if self.tokens is not None else re.findall(r"\s*\S+|\s+", self.text)
@@ -138,7 +156,9 @@ class _Handler(BaseHTTPRequestHandler):
             if index and reply.token_delay:
                 time.sleep(reply.token_delay)
             self._event(_chunk(model, {"content": token}))
-        self._event(_chunk(model, {}, "stop"))
+        for call in reply.wire_tool_calls():
+            self._event(_chunk(model, {"tool_calls": [call]}))
+        self._event(_chunk(model, {}, reply.finish_reason))
         if reply.include_usage and (body.get("stream_options") or {}).get("include_usage"):
             self._event({**_chunk(model, {}), "choices": [], "usage": _usage(reply, body)})
         self._write(b"data: [DONE]\n\n")
@@ -176,6 +196,13 @@ def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> dict
 
 
 def _completion(reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+    if reply.tool_calls:
+        message["tool_calls"] = [
+            {k: v for k, v in call.items() if k != "index"} for call in reply.wire_tool_calls()
+        ]
+    if reply.refusal is not None:
+        message = {"role": "assistant", "content": None, "refusal": reply.refusal}
     return {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
@@ -184,8 +211,8 @@ def _completion(reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": reply.text},
-                "finish_reason": "stop",
+                "message": message,
+                "finish_reason": reply.finish_reason,
             }
         ],
         "usage": _usage(reply, body),
