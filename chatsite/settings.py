@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "template_partials",
+    "accounts",
     "agents",
     "conversations",
 ]
