@@ -33,7 +33,9 @@ Responder = Callable[[dict[str, Any]], DemoAnswer | None]
 
 
 def responders() -> list[Responder]:
-    return []
+    from agents.titles import demo_title
+
+    return [demo_title]
 
 
 def answer(body: dict[str, Any]) -> DemoAnswer:

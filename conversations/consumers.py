@@ -12,8 +12,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.template.loader import render_to_string
+from django.utils import timezone
 
-from conversations import services
+from accounts.models import Profile
+from conversations import editing, services
 from conversations.models import Conversation, Message
 
 # Close codes sent before the handshake completes (the browser sees a refused socket).
@@ -37,6 +39,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except Http404:
             await self.close(code=NOT_FOUND)
             return
+        self.zone = await sync_to_async(lambda: Profile.objects.for_user(user).zone)()
         await self.channel_layer.group_add(self.conversation.group_name, self.channel_name)
         await self.accept()
         await self._catch_up()
@@ -52,8 +55,17 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         user = self.scope["user"]
         try:
-            if content.get("action") == "stop":
+            action = content.get("action")
+            if action == "stop":
                 await services.request_stop(user, self.conversation.pk)
+            elif action == "regenerate":
+                await editing.regenerate_reply(
+                    user, self.conversation.pk, content.get("message_id")
+                )
+            elif action == "edit":
+                await editing.edit_and_resend(
+                    user, self.conversation.pk, content.get("message_id"), content.get("message")
+                )
             else:
                 await services.start_turn(user, self.conversation.pk, content.get("message"))
         except ValidationError as exc:
@@ -72,6 +84,23 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             streaming=True,
         )
         self._watch()
+
+    async def turn_restarted(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_turn_restarted.html",
+            removed_ids=event["removed_ids"],
+            user_message=Message.from_event(event["user_message"]),
+            reply=Message.from_event(event["reply"]),
+            streaming=True,
+        )
+        self._watch()
+
+    async def conversation_titled(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_titled.html",
+            conversation_id=event["conversation_id"],
+            title=event["title"],
+        )
 
     async def turn_delta(self, event: dict) -> None:
         await self._send_html(
@@ -94,7 +123,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     # Helpers.
 
     async def _send_html(self, template: str, **context: Any) -> None:
-        await self.send(text_data=render_to_string(template, context))
+        # Times in frames show in the user's own zone, as on the page.
+        with timezone.override(getattr(self, "zone", None)):
+            html = render_to_string(template, context)
+        await self.send(text_data=html)
 
     async def _catch_up(self) -> None:
         """A tab that (re)connects mid-reply gets the text so far, then live deltas."""

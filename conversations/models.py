@@ -97,6 +97,8 @@ class Message(models.Model):
         indexes = [
             # Recovery sweeps look for replies left streaming by a dead process.
             models.Index(fields=["status", "updated_at"], name="message_status_idx"),
+            # A conversation's history a page at a time, by keyset on id (history.py).
+            models.Index(fields=["conversation", "-id"], name="message_history_idx"),
         ]
 
     def __str__(self) -> str:

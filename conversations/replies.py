@@ -35,8 +35,12 @@ def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
     return task
 
 
-def start_reply(conversation: Conversation, reply: Message, history: list[dict]) -> asyncio.Task:
-    return spawn(ReplyRun(conversation, reply, history).run())
+def start_reply(
+    conversation: Conversation, reply: Message, history: list[dict], *, bypass_cache: bool = False
+) -> asyncio.Task:
+    run = ReplyRun(conversation, reply, history)
+    run.bypass_cache = bypass_cache
+    return spawn(run.run())
 
 
 class ReplyRun:
@@ -52,6 +56,7 @@ class ReplyRun:
         self.wake = asyncio.Event()
         self.resync = False
         self.stop_requested = False
+        self.bypass_cache = False  # a regenerated reply must not come from a cache
 
     @property
     def text(self) -> str:
@@ -87,6 +92,7 @@ class ReplyRun:
             purpose="chat",
             user_id=self.conversation.owner_id,
             conversation_id=self.conversation.pk,
+            bypass_cache=self.bypass_cache,
         )
         stream = gateway.stream_chat(self.history, model=self.conversation.model, context=context)
         async for event in stream:

@@ -101,6 +101,11 @@ def record_turn(user, conversation_id: int, text: str) -> Turn:
     return Turn(conversation, user_message, reply)
 
 
+def automatic_title(text: str) -> str:
+    """The title a conversation gets from its first message until something better comes."""
+    return _title_from(text)
+
+
 def _title_from(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"

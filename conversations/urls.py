@@ -10,4 +10,12 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/rename/", views.rename, name="rename"),
     path("conversations/<int:conversation_id>/delete/", views.delete, name="delete"),
     path("conversations/<int:conversation_id>/clear/", views.clear, name="clear"),
+    path("conversations/<int:conversation_id>/older/", views.older_messages, name="older"),
+    path(
+        "conversations/<int:conversation_id>/export.md",
+        views.export_markdown,
+        name="export_markdown",
+    ),
+    path("conversations/<int:conversation_id>/export.json", views.export_json, name="export_json"),
+    path("search/", views.search, name="search"),
 ]

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from conversations import services
+from accounts.models import Profile
+from conversations import export, services
 from conversations.forms import ConversationForm, RenameForm
+from conversations.history import history_page
 from conversations.models import Conversation
+from conversations.search import search_conversations
 
 CONVERSATIONS_PER_PAGE = 20
 
@@ -23,8 +27,17 @@ def _sidebar(request: HttpRequest, current: Conversation | None = None) -> dict:
     return {
         "page": paginator.get_page(request.GET.get("page")),
         "current": current,
-        "new_form": ConversationForm(),
+        "new_form": ConversationForm(initial=_conversation_defaults(request.user)),
     }
+
+
+def _conversation_defaults(user) -> dict:
+    """The new-conversation form starts from the user's own defaults (settings page)."""
+    profile = Profile.objects.for_user(user)
+    defaults = {"system_prompt": profile.default_system_prompt}
+    if profile.default_model in settings.LLM_MODELS:
+        defaults["model"] = profile.default_model
+    return defaults
 
 
 def _redirect(request: HttpRequest, to: str) -> HttpResponse:
@@ -58,11 +71,12 @@ def create(request: HttpRequest) -> HttpResponse:
 def detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = services.get_conversation_for_user(request.user, conversation_id)
     services.recover_stale_replies(conversation.pk)
-    chat = conversation.messages.all()
+    history = history_page(conversation)
     context = _sidebar(request, conversation) | {
         "conversation": conversation,
-        "chat_messages": chat,
-        "streaming": any(m.is_streaming for m in chat),
+        "chat_messages": history.messages,
+        "history": history,
+        "streaming": history.streaming,
     }
     return render(request, "conversations/detail.html", context)
 
@@ -104,3 +118,48 @@ def clear(request: HttpRequest, conversation_id: int) -> HttpResponse:
         messages.error(request, exc.messages[0])
         conversation = services.get_conversation_for_user(request.user, conversation_id)
     return _redirect(request, conversation.get_absolute_url())
+
+
+@login_required
+@require_GET
+def older_messages(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """The page of messages before `?before=<id>`, loaded as the user scrolls up."""
+    conversation = services.get_conversation_for_user(request.user, conversation_id)
+    try:
+        before = int(request.GET["before"])
+    except (KeyError, ValueError):
+        raise Http404("No such page.") from None
+    history = history_page(conversation, before=before)
+    context = {"conversation": conversation, "history": history}
+    return render(request, "conversations/_history_page.html", context)
+
+
+@login_required
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    """Conversations whose title or messages match `?q=`, with the matches marked."""
+    query = request.GET.get("q", "")[:200]
+    context = {"query": query, "hits": search_conversations(request.user, query)}
+    if request.htmx:
+        return render(request, "conversations/_search_results.html", context)
+    return render(request, "conversations/search.html", _sidebar(request) | context)
+
+
+@login_required
+@require_GET
+def export_markdown(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = services.get_conversation_for_user(request.user, conversation_id)
+    return _download(export.as_markdown(conversation), "text/markdown", conversation, "md")
+
+
+@login_required
+@require_GET
+def export_json(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = services.get_conversation_for_user(request.user, conversation_id)
+    return _download(export.as_json(conversation), "application/json", conversation, "json")
+
+
+def _download(body: str, content_type: str, conversation: Conversation, ext: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=f"{content_type}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{export.filename(conversation, ext)}"'
+    return response

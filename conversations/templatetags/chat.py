@@ -3,6 +3,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from agents.gateway import model_label as _model_label
 from conversations.rendering import render_markdown
+from conversations.search import highlight_matches
 
 register = template.Library()
 
@@ -16,3 +17,9 @@ def markdown(text: str) -> SafeString:
 @register.filter
 def model_label(model: str) -> str:
     return _model_label(model)
+
+
+@register.filter
+def highlight(text: str, query: str) -> SafeString:
+    """`text` escaped, with the search `query` marked (see conversations.search)."""
+    return highlight_matches(text, query)

@@ -27,7 +27,7 @@
   document.addEventListener("htmx:wsAfterMessage", function () {
     var input = document.getElementById("message-input");
     if (input && !input.disabled && document.activeElement === document.body) input.focus();
-    scrollToLatest();
+    // Scrolling after a frame is chat-extras.js's: it stops when the reader scrolls up.
   });
 
   document.addEventListener("DOMContentLoaded", function () {

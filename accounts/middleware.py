@@ -1,0 +1,20 @@
+"""Show times in the signed-in user's own time zone."""
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from accounts.models import Profile
+
+
+class UserTimeZoneMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            request.profile = Profile.objects.for_user(request.user)
+            with timezone.override(request.profile.zone):
+                return self.get_response(request)
+        return self.get_response(request)

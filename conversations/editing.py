@@ -1,0 +1,107 @@
+"""Regenerate the last reply, or edit the last user message and resend it.
+
+Both replace what followed the user's last message: the old reply is deleted and a new
+one streams in its place, so the history the model sees is the history the user sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from conversations.models import Conversation, Message
+from conversations.services import (
+    get_conversation_for_user,
+    prompt_messages,
+    validate_message_text,
+)
+
+
+@dataclass(frozen=True)
+class Restart:
+    """A turn started again: the user message it answers, the new reply, what went."""
+
+    conversation: Conversation
+    user_message: Message
+    reply: Message
+    removed_ids: list[int]
+
+
+@transaction.atomic
+def restart_turn(
+    user, conversation_id: int, *, message_id: int | None, text: str | None
+) -> Restart:
+    """Drop everything after the user's last message and open a new streaming reply.
+
+    With `text`, the last user message is edited first; `message_id` (when given) must
+    be that message, so a stale page cannot edit an older one.
+    """
+    conversation = get_conversation_for_user(user, conversation_id)
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if conversation.messages.streaming().exists():
+        raise ValidationError("Wait for the current reply to finish, or stop it.")
+    last = conversation.messages.filter(role=Message.Role.USER).last()
+    if last is None or (message_id is not None and last.pk != message_id):
+        raise ValidationError("Only the last message can be edited or answered again.")
+    later = conversation.messages.filter(pk__gt=last.pk)
+    removed_ids = list(later.values_list("pk", flat=True))
+    later.delete()
+    if text is not None:
+        last.content = text
+        last.save(update_fields=["content"])
+    reply = conversation.messages.create(
+        role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, model=conversation.model
+    )
+    conversation.updated_at = timezone.now()
+    conversation.save(update_fields=["updated_at"])
+    return Restart(conversation, last, reply, removed_ids)
+
+
+async def regenerate_reply(user, conversation_id: int, message_id: object = None) -> Restart:
+    """Answer the last user message again, bypassing any response cache."""
+    restart = await sync_to_async(restart_turn)(
+        user, conversation_id, message_id=_optional_id(message_id), text=None
+    )
+    await _announce_and_start(restart, bypass_cache=True)
+    return restart
+
+
+async def edit_and_resend(user, conversation_id: int, message_id: object, text: object) -> Restart:
+    """Replace the last user message's text, then answer it afresh."""
+    text = validate_message_text(text)
+    restart = await sync_to_async(restart_turn)(
+        user, conversation_id, message_id=_optional_id(message_id), text=text
+    )
+    await _announce_and_start(restart, bypass_cache=False)
+    return restart
+
+
+def _optional_id(value: object) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValidationError("Unknown message.") from None
+
+
+async def _announce_and_start(restart: Restart, *, bypass_cache: bool) -> None:
+    from conversations import replies
+
+    conversation = restart.conversation
+    history = await sync_to_async(prompt_messages)(conversation, before_id=restart.reply.pk)
+    await get_channel_layer().group_send(
+        conversation.group_name,
+        {
+            "type": "turn.restarted",
+            "removed_ids": restart.removed_ids,
+            "user_message": restart.user_message.as_event(),
+            "reply": restart.reply.as_event(),
+        },
+    )
+    replies.start_reply(conversation, restart.reply, history, bypass_cache=bypass_cache)

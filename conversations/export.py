@@ -1,0 +1,55 @@
+"""A conversation as a file: Markdown for reading, JSON for machines.
+
+The JSON takes every stored field of each message (tool calls, usage and whatever the
+Message model gains later come along without changes here); `EXCLUDED_FIELDS` names
+the few that are internal.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.template.loader import render_to_string
+from django.utils.text import slugify
+
+from conversations.models import Conversation, Message
+
+EXCLUDED_FIELDS = {"conversation"}
+CONVERSATION_FIELDS = ("id", "title", "model", "system_prompt", "created_at", "updated_at")
+
+
+def message_record(message: Message) -> dict[str, Any]:
+    """Every stored field of a message by name (foreign keys as their ids)."""
+    return {
+        field.name: getattr(message, field.attname)
+        for field in message._meta.concrete_fields
+        if field.name not in EXCLUDED_FIELDS
+    }
+
+
+def conversation_record(conversation: Conversation) -> dict[str, Any]:
+    record: dict[str, Any] = {name: getattr(conversation, name) for name in CONVERSATION_FIELDS}
+    record["messages"] = [message_record(m) for m in conversation.messages.order_by("id")]
+    return record
+
+
+def as_json(conversation: Conversation) -> str:
+    """The conversation and its messages as indented JSON."""
+    return json.dumps(
+        conversation_record(conversation), cls=DjangoJSONEncoder, indent=2, ensure_ascii=False
+    )
+
+
+def as_markdown(conversation: Conversation) -> str:
+    """The conversation as a Markdown document, one section per message."""
+    return render_to_string(
+        "conversations/export.md",
+        {"conversation": conversation, "chat_messages": conversation.messages.order_by("id")},
+    )
+
+
+def filename(conversation: Conversation, extension: str) -> str:
+    """A safe file name from the title, e.g. "trip-to-rome.md"."""
+    return f"{slugify(conversation.title)[:60] or 'conversation'}.{extension}"

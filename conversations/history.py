@@ -1,0 +1,36 @@
+"""A long conversation a page at a time, latest first, by keyset on the message id.
+
+Each page is one indexed range scan (`conversation_id = ? AND id < ?`, newest first),
+so the time per page stays flat however long the conversation grows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from conversations.models import Conversation, Message
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    messages: list[Message]  # oldest first, ready to render
+    older_than: int | None  # the id to ask for the next (older) page, None at the start
+
+    @property
+    def streaming(self) -> bool:
+        return any(m.is_streaming for m in self.messages)
+
+
+def history_page(
+    conversation: Conversation, *, before: int | None = None, size: int = PAGE_SIZE
+) -> HistoryPage:
+    """Up to `size` messages older than id `before` (or the latest), oldest first."""
+    rows = conversation.messages.order_by("-id")
+    if before is not None:
+        rows = rows.filter(pk__lt=before)
+    newest_first = list(rows[: size + 1])
+    has_more = len(newest_first) > size
+    page = newest_first[:size][::-1]
+    return HistoryPage(page, page[0].pk if has_more and page else None)

@@ -1,0 +1,64 @@
+"""Search across one user's conversations: titles and message text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.db.models import Q
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from conversations.models import Conversation, Message
+
+MAX_RESULTS = 20
+SNIPPET_CONTEXT = 40  # characters either side of the match
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    conversation: Conversation
+    snippet: str  # plain text around the first matching message's match, or ""
+
+
+def search_conversations(user, query: str) -> list[SearchHit]:
+    """The user's conversations whose title or messages contain `query`, newest first."""
+    query = query.strip()
+    if not query:
+        return []
+    matches = (
+        Conversation.objects.for_user(user)
+        .filter(Q(title__icontains=query) | Q(messages__content__icontains=query))
+        .distinct()[:MAX_RESULTS]
+    )
+    return [SearchHit(c, _snippet(c, query)) for c in matches]
+
+
+def _snippet(conversation: Conversation, query: str) -> str:
+    message = (
+        Message.objects.filter(conversation=conversation, content__icontains=query)
+        .only("content")
+        .first()
+    )
+    if message is None:
+        return ""
+    text = " ".join(message.content.split())
+    start = text.lower().find(query.lower())
+    if start < 0:  # the database matched case-insensitively in a way Python does not
+        return text[: 2 * SNIPPET_CONTEXT]
+    left, right = max(0, start - SNIPPET_CONTEXT), start + len(query) + SNIPPET_CONTEXT
+    return ("…" if left else "") + text[left:right] + ("…" if right < len(text) else "")
+
+
+def highlight_matches(text: str, query: str) -> SafeString:
+    """`text` escaped, with each case-insensitive match of `query` wrapped in <mark>."""
+    query = query.strip()
+    if not query:
+        return conditional_escape(text)
+    pieces = re.split(f"({re.escape(query)})", text, flags=re.IGNORECASE)
+    # Odd pieces are the matches; every piece is escaped by format_html/conditional_escape.
+    html = [
+        format_html("<mark>{}</mark>", piece) if index % 2 else conditional_escape(piece)
+        for index, piece in enumerate(pieces)
+    ]
+    return mark_safe("".join(html))  # noqa: S308 - built only from escaped pieces
