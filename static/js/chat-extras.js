@@ -34,8 +34,13 @@
     showJump(!following);
   }, true);
 
-  // chat.js scrolls to the latest after every frame; keep the reader's place instead
-  // when they have scrolled up (this listener runs first, chat.js reads the flag).
+  // Decide from where the reader is just before a frame lands (a scroll event may not
+  // have fired yet), then follow the latest only if they were at the bottom.
+  document.addEventListener("htmx:wsBeforeMessage", function () {
+    var el = list();
+    if (el) following = atBottom(el);
+  });
+
   document.addEventListener("htmx:wsAfterMessage", function () {
     var el = list();
     if (!el) return;
