@@ -33,7 +33,9 @@ Responder = Callable[[dict[str, Any]], DemoAnswer | None]
 
 
 def responders() -> list[Responder]:
-    return []
+    from agents import demo_tools
+
+    return [demo_tools.respond]
 
 
 def answer(body: dict[str, Any]) -> DemoAnswer:
