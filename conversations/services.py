@@ -13,6 +13,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
+from conversations import tool_turns
 from conversations.models import Conversation, Message
 
 TITLE_LENGTH = 60
@@ -109,10 +110,9 @@ def _title_from(text: str) -> str:
 def prompt_messages(conversation: Conversation, *, before_id: int) -> list[dict]:
     """What the model is sent: the system prompt, then the history as the user saw it."""
     messages = [{"role": "system", "content": conversation.system_prompt}]
-    history = conversation.messages.filter(pk__lt=before_id).exclude(
-        role=Message.Role.ASSISTANT, content=""
-    )
-    messages += [{"role": m.role, "content": m.content} for m in history]
+    history = conversation.messages.filter(pk__lt=before_id)
+    # Tool calls and their answers go back with the text (see conversations.tool_turns).
+    messages += tool_turns.history_to_prompt(history)
     return messages
 
 
