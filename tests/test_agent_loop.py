@@ -220,7 +220,7 @@ async def test_tool_items_are_shown_expandable_on_page_load(fake_upstream, user,
     page = (await sync_to_async(client.get)(conversation.get_absolute_url())).content.decode()
 
     assert '<details class="tool-item">' in page
-    assert "<code class=\"tool-item__name\">calculate</code>" in page
+    assert '<code class="tool-item__name">calculate</code>' in page
     assert "&quot;expression&quot;: &quot;17*23&quot;" in page
 
 

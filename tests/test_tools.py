@@ -1,5 +1,6 @@
 """The tool registry and each built-in tool, against the real database."""
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -85,7 +86,7 @@ def test_calculate_refuses_anything_but_arithmetic(attack, reason):
 
 def test_calculate_tool_reports_refusals_as_readable_errors(user):
     huge = "9" * 100_000  # 100 kB of input
-    assert run("calculate", user, '{"expression": "%s"}' % huge).startswith(
+    assert run("calculate", user, json.dumps({"expression": huge})).startswith(
         "Error: The expression is too long (100,000 characters"
     )
     assert run("calculate", user, '{"expression": "9**9**9"}') == (
@@ -142,7 +143,9 @@ def test_send_email_goes_through_djangos_email_backend(user):
     ],
 )
 def test_make_payment_validates_before_recording(user, amount, currency, error):
-    arguments = f'{{"recipient": "Alice", "amount": {amount}, "currency": "{currency}", "memo": ""}}'
+    arguments = (
+        f'{{"recipient": "Alice", "amount": {amount}, "currency": "{currency}", "memo": ""}}'
+    )
     assert run("make_payment", user, arguments) == f"Error: {error}"
     assert not Payment.objects.exists()
 
@@ -159,7 +162,11 @@ def test_make_payment_records_a_decimal_in_the_ledger(user):
 
 def test_payment_backend_is_chosen_by_setting(user, settings):
     settings.PAYMENT_BACKEND = "tests.test_tools.CountingBackend"
-    run("make_payment", user, '{"recipient": "Bob", "amount": "1.50", "currency": "USD", "memo": ""}')
+    run(
+        "make_payment",
+        user,
+        '{"recipient": "Bob", "amount": "1.50", "currency": "USD", "memo": ""}',
+    )
 
     payment = Payment.objects.get()
     assert (payment.reference, payment.status) == ("counted-Bob", Payment.Status.SENT)
