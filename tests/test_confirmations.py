@@ -357,3 +357,22 @@ async def test_staff_see_the_audit_trail_in_the_admin(fake_upstream, user, conve
     page = detail.content.decode()
     assert "alice" in page and "lunch" in page and "Paid 5.00 EUR to Alice" in page
     assert "Alice" in ledger.content.decode()
+
+
+async def test_demo_deleting_this_conversation_keeps_the_audit_trail(user, settings):
+    assert settings.LLM_DEMO
+    conversation = await sync_to_async(create_conversation)(user)
+    socket, frames = await ask(user, conversation, "Please delete this conversation")
+    assert f"Delete conversation “Please delete this conversation” (#{conversation.pk})" in (
+        next(f for f in frames if CARD in f)
+    )
+    confirmation = await pending_confirmation()
+    await socket.send_json_to({"action": "confirm", "confirmation": confirmation.pk})
+    frames = await receive_until(socket, "confirmation--executed")
+    await socket.disconnect()
+
+    assert not await Conversation.objects.filter(pk=conversation.pk).aexists()
+    await confirmation.arefresh_from_db()
+    assert confirmation.conversation_id is None  # the trail outlives the conversation
+    assert confirmation.result.startswith("Deleted the conversation")
+    assert confirmation.decided_by_id == user.pk
