@@ -191,7 +191,10 @@ def _typed_decision(text: str) -> bool | None:
 def expire_overdue(user, conversation_id: int) -> list[ToolConfirmation]:
     """Expire the conversation's overdue confirmations; return those still open."""
     conversation = services.get_conversation_for_user(user, conversation_id)
-    waiting = ToolConfirmation.objects.pending().filter(conversation=conversation)
+    # A card whose message was cleared from the history no longer holds up the chat.
+    waiting = ToolConfirmation.objects.pending().filter(
+        conversation=conversation, message__isnull=False
+    )
     for confirmation in waiting.filter(expires_at__lte=timezone.now()):
         if _expire(ToolConfirmation.objects.pending().filter(pk=confirmation.pk)):
             confirmation.refresh_from_db()

@@ -376,3 +376,21 @@ async def test_demo_deleting_this_conversation_keeps_the_audit_trail(user, setti
     assert confirmation.conversation_id is None  # the trail outlives the conversation
     assert confirmation.result.startswith("Deleted the conversation")
     assert confirmation.decided_by_id == user.pk
+
+
+async def test_clearing_the_history_lets_the_chat_go_on(fake_upstream, user, conversation):
+    fake_upstream.add(pay(), Reply(text="Fresh start."))
+    socket, _ = await ask(user, conversation)
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    await sync_to_async(client.post)(f"/conversations/{conversation.pk}/clear/")
+    await socket.send_json_to({"message": "hello again"})
+    await receive_until(socket, "Fresh start.</p>")
+    await socket.disconnect()
+
+    assert not await Payment.objects.aexists()
+    assert [m["role"] for m in fake_upstream.requests[1]["messages"]] == [
+        "system",
+        "system",
+        "user",
+    ]
