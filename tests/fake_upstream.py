@@ -56,14 +56,14 @@ class Reply:
 
 
 class FakeUpstream:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.script: deque[Reply] = deque()
         self.default = Reply()
         self.requests: list[dict[str, Any]] = []
+        self.keep_requests = True
         self.disconnects = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -85,7 +85,8 @@ class FakeUpstream:
 
     def next_reply(self, body: dict[str, Any]) -> Reply:
         with self._lock:
-            self.requests.append(body)
+            if self.keep_requests:
+                self.requests.append(body)
             return self.script.popleft() if self.script else self.default
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -95,6 +96,11 @@ class FakeUpstream:
             fake = upstream
 
         return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512  # hundreds of streams connect at once in benchmarks
 
 
 class _Handler(BaseHTTPRequestHandler):
