@@ -103,7 +103,7 @@ class ReplyRun:
             tool_turns.with_tool_note(self.history, self.conversation),
             model=self.conversation.model,
             context=context,
-            tool_context=await tool_turns.tool_context(self.conversation),
+            tool_context=tool_turns.tool_context(self.conversation),
         )
         async for event in events:
             if isinstance(event, TextDelta):

@@ -14,6 +14,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
+from django.utils.functional import SimpleLazyObject
 
 from agents.events import ToolResult
 from agents.loop import assistant_message, tool_message
@@ -55,9 +56,14 @@ def with_tool_note(history: list[dict[str, Any]], conversation: Conversation) ->
     return [*history[:1], note, *history[1:]]
 
 
-async def tool_context(conversation: Conversation) -> ToolContext:
-    """The context tools get: the conversation's owner, looked up, never from the model."""
-    owner = await get_user_model().objects.aget(pk=conversation.owner_id)
+def tool_context(conversation: Conversation) -> ToolContext:
+    """The context tools get: the conversation's owner, never anything from the model.
+
+    The owner is loaded only when a tool runs (tools run on Django's sync thread), so
+    a turn without tools costs no extra query.
+    """
+    owner_id = conversation.owner_id
+    owner = SimpleLazyObject(lambda: get_user_model().objects.get(pk=owner_id))
     return ToolContext(user=owner, conversation_id=conversation.pk)
 
 
