@@ -105,6 +105,22 @@ def fold_count(recent: Sequence[Entry], *, model: str) -> int:
     return count
 
 
+def newest_within(entries: Sequence[Entry], limit: int) -> list[Entry]:
+    """The newest entries that fit in `limit` tokens (the newest one always).
+
+    A safety net for when summarising falls behind (the summariser is down): the
+    prompt stays bounded; folding later still covers what is left out here.
+    """
+    kept: list[Entry] = []
+    total = 0
+    for entry in reversed(entries):
+        total += entry.tokens
+        if kept and total > limit:
+            break
+        kept.append(entry)
+    return kept[::-1]
+
+
 def summary_request(previous: str, entries: Sequence[Entry], *, model: str) -> list[dict]:
     """The messages of a summarising call: instructions, then the text to fold."""
     transcript = "\n\n".join(f"{entry.role.title()}: {entry.content}" for entry in entries)

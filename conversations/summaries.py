@@ -37,8 +37,13 @@ def history_messages(conversation: Conversation, *, before_id: int) -> list[dict
     """The running summary (as a second system message) and the recent messages."""
     summary = conversation.summaries.current()
     messages = [memory.summary_message(summary.text)] if summary else []
-    recent = recent_messages(conversation, summary).filter(pk__lt=before_id)
-    return messages + [{"role": m.role, "content": m.content} for m in recent]
+    recent = [
+        memory.Entry(m.pk, m.role, m.content)
+        for m in recent_messages(conversation, summary).filter(pk__lt=before_id)
+    ]
+    # Folding normally keeps this under the budget; twice the budget is the hard stop.
+    recent = memory.newest_within(recent, 2 * memory.history_budget(conversation.model))
+    return messages + [{"role": e.role, "content": e.content} for e in recent]
 
 
 def first_protected_message_id(conversation: Conversation) -> int | None:

@@ -42,6 +42,17 @@ def test_prompt_is_system_prompt_then_summary_then_recent_messages(conversation)
     ]
 
 
+def test_prompt_stays_bounded_while_summaries_keep_failing(conversation, settings):
+    settings.CHAT_HISTORY_TOKENS = 500
+    messages = add_messages(conversation, *[f"{i} " + "x" * 400 for i in range(30)])
+    conversation.summaries.create(up_to_message_id=messages[9].pk, status="failed", error="x")
+
+    sent = prompt_messages(conversation, before_id=messages[-1].pk + 1)
+
+    assert sent[0]["role"] == "system" and sent[1]["role"] != "system"
+    assert [m["content"] for m in sent[1:]] == [m.content for m in messages[-9:]]
+
+
 def test_history_within_budget_is_not_folded(conversation, settings):
     settings.CHAT_HISTORY_TOKENS = 1000
     add_messages(conversation, *["short"] * 20)
