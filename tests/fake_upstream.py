@@ -59,17 +59,17 @@ class Reply:
 
 
 class FakeUpstream:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.script: deque[Reply] = deque()
         self.default = Reply()
         self.requests: list[dict[str, Any]] = []
         # Answer some requests by what they are, whatever the script holds: each is
         # called with the request body and returns a Reply or None to pass it on.
         self.responders: list[Callable[[dict[str, Any]], Reply | None]] = []
+        self.keep_requests = True
         self.disconnects = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -91,7 +91,8 @@ class FakeUpstream:
 
     def next_reply(self, body: dict[str, Any]) -> Reply:
         with self._lock:
-            self.requests.append(body)
+            if self.keep_requests:
+                self.requests.append(body)
             for responder in self.responders:
                 reply = responder(body)
                 if reply is not None:
@@ -105,6 +106,11 @@ class FakeUpstream:
             fake = upstream
 
         return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512  # hundreds of streams connect at once in benchmarks
 
 
 class _Handler(BaseHTTPRequestHandler):
