@@ -97,8 +97,9 @@ def _plan_for(conversation_id: int) -> FoldPlan | None:
 def _save_if_current(plan: FoldPlan, **fields: Any) -> Summary | None:
     """Save the new summary unless another fold (or Clear history) changed things
     meanwhile: two replies' hooks may fold the same range at once."""
-    conversation = Conversation.objects.select_for_update().filter(pk=plan.conversation.pk)
-    if not conversation.exists() or not Message.objects.filter(pk=plan.up_to).exists():
+    # Lock the conversation row so two folds (or a fold and a clear) take turns.
+    locked = Conversation.objects.select_for_update().filter(pk=plan.conversation.pk).first()
+    if locked is None or not Message.objects.filter(pk=plan.up_to).exists():
         return None
     summary = plan.conversation.summaries.current()
     if (summary.up_to_message_id if summary else 0) != plan.after:
