@@ -70,10 +70,14 @@ class FoldPlan:
         return self.entries[-1].id
 
 
-def plan_fold(conversation: Conversation) -> FoldPlan | None:
-    """The messages to fold now, or None while the history fits its budget."""
+def plan_fold(conversation: Conversation, *, through: int | None = None) -> FoldPlan | None:
+    """The messages to fold now (none after message `through`, when given: a turn
+    started meanwhile stays whole), or None while the history fits its budget."""
     summary = conversation.summaries.current()
-    recent = [memory.Entry(m.pk, m.role, m.content) for m in recent_messages(conversation, summary)]
+    messages = recent_messages(conversation, summary)
+    if through is not None:
+        messages = messages.filter(pk__lte=through)
+    recent = [memory.Entry(m.pk, m.role, m.content) for m in messages]
     summary_tokens = summary.tokens if summary else 0
     if not memory.needs_folding(summary_tokens, recent, model=conversation.model):
         return None
@@ -88,9 +92,9 @@ def plan_fold(conversation: Conversation) -> FoldPlan | None:
     return FoldPlan(conversation, summary.text, entries, after=summary.up_to_message_id)
 
 
-def _plan_for(conversation_id: int) -> FoldPlan | None:
+def _plan_for(conversation_id: int, reply_id: int) -> FoldPlan | None:
     conversation = Conversation.objects.filter(pk=conversation_id).first()
-    return plan_fold(conversation) if conversation else None
+    return plan_fold(conversation, through=reply_id) if conversation else None
 
 
 @transaction.atomic
@@ -115,7 +119,7 @@ def _save_if_current(plan: FoldPlan, **fields: Any) -> Summary | None:
 async def update_summary(conversation_id: int, reply_id: int) -> None:
     """After-reply hook: fold older messages into the summary when the history is over
     budget. On failure the previous summary stays in use; the next reply retries."""
-    plan = await sync_to_async(_plan_for)(conversation_id)
+    plan = await sync_to_async(_plan_for)(conversation_id, reply_id)
     if plan is None:
         return
     conversation = plan.conversation

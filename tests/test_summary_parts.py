@@ -190,3 +190,26 @@ async def test_demo_model_summary_keeps_first_sentence_of_each_user_message(sett
         "The user said:\n- My name is Ada.\n- I live in Lisbon!\n- My cat is Pixel."
     )
     assert first.usage.prompt_tokens > 0
+
+
+def test_fold_leaves_a_turn_started_meanwhile_whole(conversation, settings):
+    settings.CHAT_HISTORY_MAX_MESSAGES = 1
+    first, reply = add_messages(conversation, "one", "two")
+    started = conversation.messages.create(role="user", content="three")
+    conversation.messages.create(role="assistant", content="fo", status="streaming")
+
+    plan = plan_fold(conversation, through=reply.pk)
+
+    assert [entry.id for entry in plan.entries] == [first.pk]
+    assert started.pk > plan.up_to
+
+
+async def test_demo_model_summary_follows_the_length_instruction(settings):
+    settings.CHAT_HISTORY_TOKENS = 100  # a summary of at most 50 words
+    entries = [memory.Entry(i, "user", f"Fact number {i} is short. More.") for i in range(20)]
+
+    result = await memory.summarise("", entries, model="demo", context=CallContext())
+
+    assert len(result.text.split()) <= 50 + 3 + 10  # heading and bullets included
+    assert "- Fact number 19 is short." in result.text
+    assert "- Fact number 0 is short." not in result.text
