@@ -11,6 +11,7 @@ from agents.memory import SUMMARY_MARKER
 
 _FIRST_SENTENCE = re.compile(r"^.*?[.!?](?=\s|$)")
 _USER_LINE = re.compile(r"^User: (.+)$", re.MULTILINE)
+_WORD_LIMIT = re.compile(r"at most (\d+) words")
 _PREVIOUS = re.compile(r"Previous summary:\n(.*?)\n\nNew messages:", re.DOTALL)
 
 
@@ -23,8 +24,21 @@ def summary_responder(body: dict[str, Any]) -> DemoAnswer | None:
     facts = _previous_facts(request) + [
         _first_sentence(said) for said in _USER_LINE.findall(request)
     ]
-    lines = "\n".join(f"- {fact}" for fact in dict.fromkeys(facts))
+    limit = _WORD_LIMIT.search(str(messages[0].get("content")))
+    facts = _within_words(list(dict.fromkeys(facts)), int(limit.group(1)) if limit else 300)
+    lines = "\n".join(f"- {fact}" for fact in facts)
     return DemoAnswer(text=f"The user said:\n{lines}")
+
+
+def _within_words(facts: list[str], words: int) -> list[str]:
+    """Follow the length instruction like a model would: keep the newest facts."""
+    kept: list[str] = []
+    for fact in reversed(facts):
+        words -= len(fact.split())
+        if kept and words < 0:
+            break
+        kept.append(fact)
+    return kept[::-1]
 
 
 def _previous_facts(request: str) -> list[str]:
