@@ -37,13 +37,15 @@ def history_messages(conversation: Conversation, *, before_id: int) -> list[dict
     """The running summary (as a second system message) and the recent messages."""
     summary = conversation.summaries.current()
     messages = [memory.summary_message(summary.text)] if summary else []
-    recent = [
-        memory.Entry(m.pk, m.role, m.content)
-        for m in recent_messages(conversation, summary).filter(pk__lt=before_id)
-    ]
+    recent = _entries(recent_messages(conversation, summary).filter(pk__lt=before_id))
     # Folding normally keeps this under the budget; twice the budget is the hard stop.
     recent = memory.newest_within(recent, 2 * memory.history_budget(conversation.model))
     return messages + [{"role": e.role, "content": e.content} for e in recent]
+
+
+def _entries(messages) -> list[memory.Entry]:
+    # Plain tuples: no model instances on the way to the first token.
+    return [memory.Entry(*row) for row in messages.values_list("pk", "role", "content")]
 
 
 def first_protected_message_id(conversation: Conversation) -> int | None:
@@ -77,7 +79,7 @@ def plan_fold(conversation: Conversation, *, through: int | None = None) -> Fold
     messages = recent_messages(conversation, summary)
     if through is not None:
         messages = messages.filter(pk__lte=through)
-    recent = [memory.Entry(m.pk, m.role, m.content) for m in messages]
+    recent = _entries(messages)
     summary_tokens = summary.tokens if summary else 0
     if not memory.needs_folding(summary_tokens, recent, model=conversation.model):
         return None
