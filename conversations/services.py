@@ -61,8 +61,9 @@ def clear_history(user, conversation_id: int) -> Conversation:
     conversation = get_conversation_for_user(user, conversation_id)
     if conversation.messages.streaming().exists():
         raise ValidationError("Stop the reply before clearing the history.")
-    conversation.messages.all().delete()
-    conversation.summaries.all().delete()
+    with transaction.atomic():
+        conversation.summaries.all().delete()
+        conversation.messages.all().delete()
     return conversation
 
 
