@@ -33,7 +33,10 @@ Responder = Callable[[dict[str, Any]], DemoAnswer | None]
 
 
 def responders() -> list[Responder]:
-    return []
+    # Imported here: these modules import this one.
+    from agents.demo_memory import summary_responder
+
+    return [summary_responder]
 
 
 def answer(body: dict[str, Any]) -> DemoAnswer:
