@@ -184,6 +184,14 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="chat@localhost")
 # The class that carries out payments; the default only records them in the ledger.
 PAYMENT_BACKEND = env.str("PAYMENT_BACKEND", default="payments.backends.RecordOnlyBackend")
+# Long conversations: the history sent with each turn (running summary plus recent
+# messages verbatim) is kept under CHAT_HISTORY_TOKENS; 0 derives it from the model's
+# context window (LLM_CONTEXT_WINDOW, 0 = known size for the model, else 8192). Past
+# the budget, or past CHAT_HISTORY_MAX_MESSAGES recent messages, the older part is
+# folded into the summary after the reply.
+LLM_CONTEXT_WINDOW = env.int("LLM_CONTEXT_WINDOW", default=0)
+CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=0)
+CHAT_HISTORY_MAX_MESSAGES = env.int("CHAT_HISTORY_MAX_MESSAGES", default=20)
 
 LOGGING = {
     "version": 1,

@@ -8,7 +8,7 @@ like any other message.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -23,7 +23,7 @@ from conversations.models import Conversation, Message
 
 # Sent for a call that has no stored answer (a confirmation still open, or a crash
 # mid-round): the API refuses an assistant tool call without an answer.
-UNANSWERED = "No result: this action was not carried out."
+UNANSWERED = "No result is available for this call."
 
 
 def history_to_prompt(rows: Iterable[Message]) -> list[dict[str, Any]]:
@@ -42,6 +42,32 @@ def history_to_prompt(rows: Iterable[Message]) -> list[dict[str, Any]]:
         elif message.content or message.role != Message.Role.ASSISTANT:
             prompt.append({"role": message.role, "content": message.content})
     return prompt
+
+
+def entries_to_prompt(entries: Sequence[Any]) -> list[dict[str, Any]]:
+    """History entries (id, role, content) as prompt messages, with their tool calls.
+
+    The entries may start or end mid-round (a summary or the budget cut them); a call
+    without its answer gets a placeholder and an answer without its call is dropped.
+    """
+    ids = [e.id for e in entries if e.role != Message.Role.USER]
+    extra = {
+        pk: (calls, call_id)
+        for pk, calls, call_id in Message.objects.filter(pk__in=ids).values_list(
+            "pk", "tool_calls", "tool_call_id"
+        )
+    }
+    rows = [
+        Message(
+            pk=e.id,
+            role=e.role,
+            content=e.content,
+            tool_calls=extra.get(e.id, ([], ""))[0],
+            tool_call_id=extra.get(e.id, ([], ""))[1],
+        )
+        for e in entries
+    ]
+    return history_to_prompt(rows)
 
 
 def with_tool_note(history: list[dict[str, Any]], conversation: Conversation) -> list[dict]:
