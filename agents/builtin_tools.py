@@ -83,10 +83,11 @@ def get_date(context: ToolContext) -> str:
 def delete_conversation(context: ToolContext, conversation_id: int) -> str:
     """Delete one of the user's conversations and all its messages, for good.
 
-    conversation_id: the id of the conversation to delete
+    conversation_id: the id of the conversation to delete, or 0 for the current one
     """
     from conversations.models import Conversation
 
+    conversation_id = conversation_id or context.conversation_id or 0
     conversation = Conversation.objects.for_user(context.user).filter(pk=conversation_id).first()
     if conversation is None:
         raise ToolError(f"There is no conversation {conversation_id} of yours.")
@@ -134,10 +135,14 @@ def make_payment(
     )
 
 
-def describe(user, name: str, arguments: dict[str, Any]) -> str:
-    """What a sensitive call will do, in plain words, for the confirmation card."""
+def describe(user, name: str, arguments: dict[str, Any], *, conversation_id: int = 0) -> str:
+    """What a sensitive call will do, in plain words, for the confirmation card.
+
+    `conversation_id` is the current conversation (what `conversation_id` 0 means).
+    """
     if name == "delete_conversation":
-        return f"Delete conversation {_title_of(user, arguments.get('conversation_id'))} for good."
+        target = arguments.get("conversation_id") or conversation_id
+        return f"Delete conversation {_title_of(user, target)} for good."
     if name == "send_email":
         return (
             f"Send an email to {arguments.get('to')} with the subject “{arguments.get('subject')}”."

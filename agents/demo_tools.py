@@ -37,7 +37,6 @@ _PAYMENT = re.compile(
     r"\bpay\s+(\d+(?:\.\d{1,2})?)\s*([A-Za-z]{3})\s+to\s+(.+?)(?:\s+for\s+(.+?))?[.!]?\s*$",
     re.IGNORECASE,
 )
-_CONVERSATION_ID = re.compile(r"conversation's id is (\d+)")
 
 
 def respond(body: dict[str, Any]) -> DemoAnswer | None:
@@ -81,11 +80,8 @@ def _delete(text: str, messages: list[dict]) -> Call | None:
     match = _DELETE.search(text)
     if not match:
         return None
-    named = match.group(1)
-    notes = " ".join(str(m.get("content")) for m in messages if m.get("role") == "system")
-    current = _CONVERSATION_ID.search(notes)
-    target = named or (current.group(1) if current else None)
-    return _call("delete_conversation", conversation_id=int(target)) if target else None
+    # 0 is "the current conversation": the tool knows which one that is.
+    return _call("delete_conversation", conversation_id=int(match.group(1) or 0))
 
 
 def _email(text: str, messages: list[dict]) -> Call | None:

@@ -64,7 +64,12 @@ def _create(conversation: Conversation, message: Message, needed: ConfirmationNe
         tool_call_id=needed.call.id,
         tool_name=needed.call.name,
         arguments=needed.arguments,
-        summary=describe(conversation.owner, needed.call.name, needed.arguments)[:500],
+        summary=describe(
+            conversation.owner,
+            needed.call.name,
+            needed.arguments,
+            conversation_id=conversation.pk,
+        )[:500],
         requested_at=now,
         expires_at=now + timedelta(seconds=settings.AGENT_CONFIRMATION_TTL),
     )

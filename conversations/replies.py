@@ -100,7 +100,7 @@ class ReplyRun:
             conversation_id=self.conversation.pk,
         )
         events = loop.run_agent(
-            tool_turns.with_tool_note(self.history, self.conversation),
+            self.history,
             model=self.conversation.model,
             context=context,
             tool_context=tool_turns.tool_context(self.conversation),

@@ -200,7 +200,7 @@ async def test_next_turn_sends_earlier_tool_calls_and_results_in_order(
     await chat(user, conversation, "thanks", until="You are welcome.")
 
     sent = fake_upstream.requests[2]["messages"]
-    shape = [(m["role"], m.get("content")) for m in sent[2:]]
+    shape = [(m["role"], m.get("content")) for m in sent[1:]]
     assert shape == [
         ("user", "6*7?"),
         ("assistant", "Checking."),
@@ -208,7 +208,7 @@ async def test_next_turn_sends_earlier_tool_calls_and_results_in_order(
         ("assistant", "It is 42."),
         ("user", "thanks"),
     ]
-    assert sent[3]["tool_calls"][0]["id"] == sent[4]["tool_call_id"] == "call_calculate"
+    assert sent[2]["tool_calls"][0]["id"] == sent[3]["tool_call_id"] == "call_calculate"
 
 
 async def test_tool_items_are_shown_expandable_on_page_load(fake_upstream, user, conversation):
@@ -240,3 +240,23 @@ async def test_demo_model_calls_calculate_and_answers_in_words(user, settings):
     assert any("message--tool" in f and "391" in f for f in frames)
     final = await Message.objects.filter(role="assistant").alast()
     assert "`calculate`: 391" in final.content
+
+
+async def test_history_cut_mid_round_still_pairs_every_call_with_an_answer(user, conversation):
+    """A summary or the budget may cut a round in two; the API still gets valid pairs."""
+    from agents.memory import Entry
+    from conversations.tool_turns import UNANSWERED, entries_to_prompt
+
+    create = Message.objects.acreate
+    orphan = await create(conversation=conversation, role="tool", tool_call_id="old", content="x")
+    asked = await create(
+        conversation=conversation,
+        role="assistant",
+        content="",
+        tool_calls=[call("calculate", "new", expression="1+1")],
+    )
+    entries = [Entry(m.pk, m.role, m.content) for m in (orphan, asked)]
+    prompt = await sync_to_async(entries_to_prompt)(entries)
+
+    assert [m["role"] for m in prompt] == ["assistant", "tool"]
+    assert prompt[1] == {"role": "tool", "tool_call_id": "new", "content": UNANSWERED}

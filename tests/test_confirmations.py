@@ -389,8 +389,4 @@ async def test_clearing_the_history_lets_the_chat_go_on(fake_upstream, user, con
     await socket.disconnect()
 
     assert not await Payment.objects.aexists()
-    assert [m["role"] for m in fake_upstream.requests[1]["messages"]] == [
-        "system",
-        "system",
-        "user",
-    ]
+    assert [m["role"] for m in fake_upstream.requests[1]["messages"]] == ["system", "user"]
