@@ -1,11 +1,20 @@
 """Show times in the signed-in user's own time zone."""
 
+import zoneinfo
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from accounts.models import Profile
+
+
+def display_zone(profile: Profile) -> zoneinfo.ZoneInfo | None:
+    """The zone to show times in; None (the site's) if the stored one no longer exists."""
+    try:
+        return profile.zone
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 class UserTimeZoneMiddleware:
@@ -15,6 +24,6 @@ class UserTimeZoneMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:
             request.profile = Profile.objects.for_user(request.user)
-            with timezone.override(request.profile.zone):
+            with timezone.override(display_zone(request.profile)):
                 return self.get_response(request)
         return self.get_response(request)

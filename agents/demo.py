@@ -33,9 +33,12 @@ Responder = Callable[[dict[str, Any]], DemoAnswer | None]
 
 
 def responders() -> list[Responder]:
+    # Imported here: these modules import this one.
+    from agents import demo_tools
+    from agents.demo_memory import summary_responder
     from agents.titles import demo_title
 
-    return [demo_title]
+    return [demo_title, summary_responder, demo_tools.respond]
 
 
 def answer(body: dict[str, Any]) -> DemoAnswer:

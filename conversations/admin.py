@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, Summary, ToolConfirmation
 
 
 class MessageInline(admin.TabularInline):
@@ -26,6 +26,26 @@ class MessageInline(admin.TabularInline):
         return False
 
 
+class SummaryInline(admin.TabularInline):
+    model = Summary
+    fields = ("status", "covers", "folded_messages", "text", "tokens", "model", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Covers")
+    def covers(self, obj: Summary) -> str:
+        return summary_range(obj)
+
+
+def summary_range(summary: Summary) -> str:
+    return f"messages up to #{summary.up_to_message_id}"
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = ("title", "owner", "model", "message_count", "created_at", "updated_at")
@@ -34,7 +54,7 @@ class ConversationAdmin(admin.ModelAdmin):
     search_fields = ("title", "owner__username", "messages__content")
     raw_id_fields = ("owner",)
     date_hierarchy = "created_at"
-    inlines = [MessageInline]
+    inlines = [MessageInline, SummaryInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(message_count=Count("messages"))
@@ -52,3 +72,57 @@ class MessageAdmin(admin.ModelAdmin):
     search_fields = ("content", "conversation__title")
     raw_id_fields = ("conversation",)
     readonly_fields = ("created_at", "updated_at")
+
+
+@admin.register(ToolConfirmation)
+class ToolConfirmationAdmin(admin.ModelAdmin):
+    """The audit trail of sensitive actions: who asked, who decided, what happened."""
+
+    list_display = (
+        "id",
+        "tool_name",
+        "status",
+        "owner",
+        "decided_by",
+        "requested_at",
+        "decided_at",
+        "executed_at",
+        "conversation",
+    )
+    list_filter = ("status", "tool_name")
+    list_select_related = ("owner", "decided_by", "conversation")
+    search_fields = ("tool_name", "summary", "owner__username", "result")
+    date_hierarchy = "requested_at"
+    readonly_fields = [f.name for f in ToolConfirmation._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Decisions are made by the owner in the chat; the trail itself is read-only.
+        return False
+
+
+@admin.register(Summary)
+class SummaryAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "conversation",
+        "status",
+        "covers",
+        "folded_messages",
+        "tokens",
+        "prompt_tokens",
+        "completion_tokens",
+        "model",
+        "created_at",
+    )
+    list_filter = ("status", "model", "created_at")
+    list_select_related = ("conversation",)
+    search_fields = ("text", "error", "conversation__title")
+    raw_id_fields = ("conversation",)
+    readonly_fields = ("created_at",)
+
+    @admin.display(ordering="up_to_message_id", description="Covers")
+    def covers(self, obj: Summary) -> str:
+        return summary_range(obj)

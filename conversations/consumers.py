@@ -14,9 +14,10 @@ from django.http import Http404
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from accounts.middleware import display_zone
 from accounts.models import Profile
-from conversations import editing, services
-from conversations.models import Conversation, Message
+from conversations import confirmations, editing, services
+from conversations.models import Conversation, Message, Summary, ToolConfirmation
 
 # Close codes sent before the handshake completes (the browser sees a refused socket).
 UNAUTHENTICATED = 4401
@@ -39,7 +40,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except Http404:
             await self.close(code=NOT_FOUND)
             return
-        self.zone = await sync_to_async(lambda: Profile.objects.for_user(user).zone)()
+        self.zone = await sync_to_async(lambda: display_zone(Profile.objects.for_user(user)))()
         await self.channel_layer.group_add(self.conversation.group_name, self.channel_name)
         await self.accept()
         await self._catch_up()
@@ -66,8 +67,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 await editing.edit_and_resend(
                     user, self.conversation.pk, content.get("message_id"), content.get("message")
                 )
+            elif action in ("confirm", "cancel"):
+                await confirmations.decide(
+                    user,
+                    self.conversation.pk,
+                    content.get("confirmation"),
+                    approve=action == "confirm",
+                )
             else:
-                await services.start_turn(user, self.conversation.pk, content.get("message"))
+                await confirmations.send_message(user, self.conversation.pk, content.get("message"))
         except ValidationError as exc:
             await self._send_html("conversations/_composer_error.html", error=exc.messages[0])
         except Http404:
@@ -118,6 +126,41 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             message=Message.from_event(event["reply"]),
             conversation=self.conversation,
             streaming=False,
+        )
+
+    async def turn_resumed(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_turn_resumed.html", reply=Message.from_event(event["reply"])
+        )
+        self._watch()
+
+    async def message_appended(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_appended.html", message=Message.from_event(event["message"])
+        )
+
+    async def confirmation_requested(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_appended.html",
+            confirmation=ToolConfirmation.from_event(event["confirmation"]),
+        )
+
+    async def confirmation_changed(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_confirmation.html",
+            confirmation=ToolConfirmation.from_event(event["confirmation"]),
+            oob=True,
+        )
+
+    async def summary_updated(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_summary_marker.html",
+            summary=Summary(
+                pk=event["summary"]["id"],
+                up_to_message_id=event["summary"]["up_to_message_id"],
+                text=event["summary"]["text"],
+            ),
+            oob=True,
         )
 
     # Helpers.

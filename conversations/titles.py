@@ -10,6 +10,8 @@ from agents.titles import suggest_title
 from conversations.models import Conversation, Message
 from conversations.services import automatic_title
 
+PLAIN_ROLES = (Message.Role.USER, Message.Role.ASSISTANT)
+
 
 async def title_after_first_reply(conversation_id: int, reply_id: int) -> None:
     """Title a conversation from its first complete exchange, once.
@@ -21,6 +23,9 @@ async def title_after_first_reply(conversation_id: int, reply_id: int) -> None:
     reply = await Message.objects.filter(pk=reply_id, status=Message.Status.COMPLETE).afirst()
     if conversation is None or reply is None or not reply.content:
         return
+    plain = conversation.messages.filter(role__in=PLAIN_ROLES, tool_calls=[])
+    if await conversation.messages.acount() != await plain.acount():
+        return  # a first turn that used tools or paused for a confirmation is not titled
     questions = [m async for m in conversation.messages.filter(role=Message.Role.USER)[:2]]
     if len(questions) != 1 or conversation.title != automatic_title(questions[0].content):
         return

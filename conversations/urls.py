@@ -18,4 +18,9 @@ urlpatterns = [
     ),
     path("conversations/<int:conversation_id>/export.json", views.export_json, name="export_json"),
     path("search/", views.search, name="search"),
+    path(
+        "conversations/<int:conversation_id>/confirmations/<int:confirmation_id>/",
+        views.decide_confirmation,
+        name="decide_confirmation",
+    ),
 ]

@@ -7,13 +7,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import Prefetch, prefetch_related_objects
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import Profile
-from conversations import export, services
+from conversations import confirmations, export, services
 from conversations.forms import ConversationForm, RenameForm
 from conversations.history import history_page
 from conversations.models import Conversation
@@ -72,11 +73,13 @@ def detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = services.get_conversation_for_user(request.user, conversation_id)
     services.recover_stale_replies(conversation.pk)
     history = history_page(conversation)
+    _with_confirmations(history.messages)
     context = _sidebar(request, conversation) | {
         "conversation": conversation,
         "chat_messages": history.messages,
         "history": history,
         "streaming": history.streaming,
+        "summary": conversation.summaries.current(),
     }
     return render(request, "conversations/detail.html", context)
 
@@ -121,6 +124,24 @@ def clear(request: HttpRequest, conversation_id: int) -> HttpResponse:
 
 
 @login_required
+@require_POST
+async def decide_confirmation(
+    request: HttpRequest, conversation_id: int, confirmation_id: int
+) -> HttpResponse:
+    """Confirm or cancel a sensitive action (the same as its buttons over the websocket)."""
+    decision = request.POST.get("decision")
+    if decision not in ("confirm", "cancel"):
+        return HttpResponseBadRequest("decision must be confirm or cancel")
+    user = await request.auser()
+    confirmation = await confirmations.decide(
+        user, conversation_id, confirmation_id, approve=decision == "confirm"
+    )
+    if request.htmx:
+        return render(request, "conversations/_confirmation.html", {"confirmation": confirmation})
+    return redirect("conversations:detail", conversation_id)
+
+
+@login_required
 @require_GET
 def older_messages(request: HttpRequest, conversation_id: int) -> HttpResponse:
     """The page of messages before `?before=<id>`, loaded as the user scrolls up."""
@@ -130,6 +151,7 @@ def older_messages(request: HttpRequest, conversation_id: int) -> HttpResponse:
     except (KeyError, ValueError):
         raise Http404("No such page.") from None
     history = history_page(conversation, before=before)
+    _with_confirmations(history.messages)
     context = {"conversation": conversation, "history": history}
     return render(request, "conversations/_history_page.html", context)
 
@@ -163,3 +185,10 @@ def _download(body: str, content_type: str, conversation: Conversation, ext: str
     response = HttpResponse(body, content_type=f"{content_type}; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{export.filename(conversation, ext)}"'
     return response
+
+
+def _with_confirmations(messages: list) -> None:
+    """Confirmation cards are drawn from the database, so they survive a restart."""
+    prefetch_related_objects(
+        messages, Prefetch("confirmations", to_attr="prefetched_confirmations")
+    )
