@@ -22,10 +22,16 @@ def send(page, text: str) -> None:
 
 
 def conversation_named(page, title: str) -> int:
-    """Create a conversation with a first message so it gets `title`; returns its id."""
+    """Create a conversation named `title` after one exchange; returns its id."""
     new_conversation(page)
     send(page, title)
     expect(page.locator(".message--assistant.message--complete")).to_be_visible()
+    # The model titles a first exchange (one more upstream call); name it after that.
+    expect(page.locator("#conversation-title")).not_to_have_text(title)
+    page.get_by_text("Conversation actions").click()
+    page.get_by_label("Title", exact=True).fill(title)
+    page.get_by_role("button", name="Rename").click()
+    expect(page.locator("#conversation-title")).to_have_text(title)
     return int(re.search(r"/conversations/(\d+)/", page.url).group(1))
 
 
