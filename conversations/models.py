@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -86,6 +87,8 @@ class Message(models.Model):
     model = models.CharField(max_length=100, blank=True, help_text="The model that served it.")
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # USD for the reply's model calls; null while unknown or when the model is unpriced.
+    cost = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     # Doubles as the streaming heartbeat: every checkpoint moves it.
     updated_at = models.DateTimeField(default=timezone.now)
@@ -119,6 +122,9 @@ class Message(models.Model):
             "status": self.status,
             "error": self.error,
             "model": self.model,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost": None if self.cost is None else str(self.cost),
         }
 
     @classmethod
@@ -130,4 +136,7 @@ class Message(models.Model):
             status=data["status"],
             error=data.get("error", ""),
             model=data.get("model", ""),
+            prompt_tokens=data.get("prompt_tokens"),
+            completion_tokens=data.get("completion_tokens"),
+            cost=None if data.get("cost") is None else Decimal(data["cost"]),
         )

@@ -1,0 +1,121 @@
+"""Budgets and rate limits, checked before anything is sent upstream.
+
+Counters live in Django's cache (Redis when REDIS_URL is set), so every process shares
+them. Windows are fixed, LLM_RATE_WINDOW seconds long (a minute by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Sum
+from django.utils import timezone
+
+from agents.errors import Blocked
+from agents.events import Waiting
+from agents.models import UsageRecord, UserBudget
+
+
+async def monthly_budget(user_id: int) -> Decimal:
+    """The user's own budget when staff set one, else LLM_MONTHLY_BUDGET_USD."""
+    own = await UserBudget.objects.filter(user_id=user_id).values_list("monthly_usd").afirst()
+    return own[0] if own else settings.LLM_MONTHLY_BUDGET_USD
+
+
+def month_start() -> timezone.datetime:
+    now = timezone.localtime()
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+async def spent_this_month(user_id: int) -> Decimal:
+    rows = UsageRecord.objects.filter(user_id=user_id, created_at__gte=month_start())
+    total = await rows.aaggregate(total=Sum("cost"))
+    return total["total"] or Decimal(0)
+
+
+def _next_month(today: date) -> date:
+    return date(today.year + today.month // 12, today.month % 12 + 1, 1)
+
+
+async def check_budget(user_id: int | None) -> None:
+    """Raise `Blocked` when the user has spent this month's budget."""
+    if user_id is None:
+        return
+    budget = await monthly_budget(user_id)
+    if await spent_this_month(user_id) >= budget:
+        resets = _next_month(timezone.localdate())
+        raise Blocked(
+            f"You have used this month's model budget (${budget:.2f}). "
+            f"It renews on {resets:%B} 1; staff can raise it."
+        )
+
+
+def _window() -> tuple[int, float]:
+    """The current window's number and the seconds left in it."""
+    length = settings.LLM_RATE_WINDOW
+    now = time.time()
+    return int(now // length), length - (now % length)
+
+
+async def _count(key: str, amount: int = 1) -> int:
+    """Add `amount` to a counter that expires with its window; returns the new value."""
+    await cache.aadd(key, 0, timeout=int(settings.LLM_RATE_WINDOW) * 2 + 1)
+    try:
+        return await cache.aincr(key, amount)
+    except ValueError:  # expired between add and incr
+        await cache.aset(key, amount, timeout=int(settings.LLM_RATE_WINDOW) * 2 + 1)
+        return amount
+
+
+async def check_user_rate(user_id: int | None) -> None:
+    """Count one request for the user; raise `Blocked` with a retry time when over."""
+    limit = settings.LLM_USER_RPM
+    if user_id is None or not limit:
+        return
+    window, left = _window()
+    if await _count(f"llm:user-rate:{user_id}:{window}") > limit:
+        seconds = math.ceil(left)
+        raise Blocked(
+            f"You are sending requests too fast (limit {limit} per minute). "
+            f"Try again in {seconds} s.",
+            retry_after=seconds,
+        )
+
+
+async def _admit(tokens: int) -> float:
+    """Take one request and `tokens` from the upstream's window; 0 when admitted, else
+    the seconds until the next window (the taken amounts are given back)."""
+    window, left = _window()
+    requests_key, tokens_key = f"llm:global-rpm:{window}", f"llm:global-tpm:{window}"
+    requests = await _count(requests_key)
+    used = await _count(tokens_key, tokens)
+    rpm, tpm = settings.LLM_GLOBAL_RPM, settings.LLM_GLOBAL_TPM
+    if (not rpm or requests <= rpm) and (not tpm or used <= tpm or used == tokens):
+        return 0.0
+    await cache.adecr(requests_key)
+    await cache.adecr(tokens_key, tokens)
+    return left
+
+
+async def wait_for_capacity(tokens: int) -> AsyncIterator[Waiting]:
+    """Queue for the account's upstream limits, yielding `Waiting` while queued.
+
+    Raises `Blocked` when the wait would pass LLM_GLOBAL_WAIT_MAX seconds in all.
+    """
+    waited = 0.0
+    while wait := await _admit(tokens):
+        if waited + wait > settings.LLM_GLOBAL_WAIT_MAX:
+            raise Blocked(
+                "The model server is at capacity right now; try again in a minute.",
+                retry_after=math.ceil(wait),
+            )
+        yield Waiting(seconds=round(wait, 1))
+        await asyncio.sleep(wait)
+        waited += wait
