@@ -195,9 +195,9 @@ async def _stream_priced(
     messages: list[dict[str, Any]], model: str, tools: list[dict[str, Any]] | None, call: Call
 ) -> AsyncIterator[Event]:
     """One model's stream, with the usage priced for the model that served it."""
-    call.sent_upstream, call.model_served = True, model
+    call.model_served = model
     pending: Usage | None = None
-    async for event in _stream_once(messages, model, tools):
+    async for event in _stream_once(messages, model, tools, call):
         if isinstance(event, Usage):
             pending = event  # priced once `Finished` names the serving model
             continue
@@ -211,7 +211,7 @@ async def _stream_priced(
 
 
 async def _stream_once(
-    messages: list[dict[str, Any]], model: str, tools: list[dict[str, Any]] | None
+    messages: list[dict[str, Any]], model: str, tools: list[dict[str, Any]] | None, call: Call
 ) -> AsyncIterator[Event]:
     client = get_client()
     extra = {"tools": tools} if tools else {}
@@ -225,6 +225,7 @@ async def _stream_once(
         )
     except openai.APIError as exc:
         raise map_error(exc) from exc
+    call.accepted = True
     try:
         async with stream:
             async for event in _events_from_stream(stream, messages, model):
@@ -254,7 +255,7 @@ async def _complete_with_fallback(
 async def _complete_once(
     messages: list[dict[str, Any]], model: str, tools: list[dict[str, Any]] | None, call: Call
 ) -> Completion:
-    call.sent_upstream, call.model_served = True, model
+    call.model_served = model
     extra = {"tools": tools} if tools else {}
     try:
         response = await get_client().chat.completions.create(
@@ -262,6 +263,7 @@ async def _complete_once(
         )
     except openai.APIError as exc:
         raise map_error(exc) from exc
+    call.accepted = True
     message = response.choices[0].message
     calls = tuple(
         ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "")

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 PER_MILLION = Decimal(1_000_000)
@@ -57,6 +58,14 @@ class UsageRecordQuerySet(models.QuerySet):
 
     def since(self, moment) -> UsageRecordQuerySet:
         return self.filter(created_at__gte=moment)
+
+    def conversation_total(self, conversation_id: int) -> dict:
+        """What a conversation's calls cost so far (chat, summaries, tools...):
+        {"total": USD of the priced calls, "unpriced": how many calls had no price}."""
+        return self.filter(conversation_id=conversation_id).aggregate(
+            total=Coalesce(models.Sum("cost"), Decimal(0), output_field=models.DecimalField()),
+            unpriced=models.Count("id", filter=models.Q(cost__isnull=True)),
+        )
 
 
 class UsageRecord(models.Model):

@@ -39,7 +39,8 @@ class Call:
     usage: Usage | None = None
     outcome: str = UsageRecord.Outcome.OK
     error: str = ""
-    sent_upstream: bool = False
+    # The upstream took the request (HTTP 200): from here on it may bill for it.
+    accepted: bool = False
     cache_hit: bool = False
     cost_saved: Decimal | None = None
     text: list[str] = field(default_factory=list)
@@ -52,7 +53,7 @@ class Call:
 
     def estimated_usage(self) -> Usage:
         """Tokens for a call that ended before the upstream reported them."""
-        if not self.sent_upstream:
+        if not self.accepted:
             return Usage(0, 0)
         completion = estimate_tokens("".join(self.text))
         return Usage(estimate_prompt_tokens(self.messages), completion, estimated=True)
@@ -74,7 +75,7 @@ class Call:
 async def record(call: Call) -> UsageRecord | None:
     """Write the call's usage row; a failure to write is logged, never raised."""
     try:
-        if call.usage is None and not call.sent_upstream:
+        if call.usage is None and not call.accepted:
             call.usage = Usage(0, 0, cost=Decimal(0))
         elif call.usage is None:
             served = call.model_served or call.model_requested

@@ -8,17 +8,21 @@ the database every CHAT_CHECKPOINT_INTERVAL and written once more when it ends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Coroutine
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
 from agents import gateway
 from agents.errors import GatewayError
-from agents.events import CallContext, Finished, TextDelta, Usage
+from agents.events import CallContext, Finished, TextDelta, Usage, Waiting
+from agents.models import UsageRecord
 from conversations import background
 from conversations.models import Conversation, Message
 
@@ -52,6 +56,8 @@ class ReplyRun:
         self.wake = asyncio.Event()
         self.resync = False
         self.stop_requested = False
+        self.started = time.monotonic()
+        self.tokens = 0  # deltas received: the live count shown while streaming
 
     @property
     def text(self) -> str:
@@ -87,17 +93,24 @@ class ReplyRun:
             purpose="chat",
             user_id=self.conversation.owner_id,
             conversation_id=self.conversation.pk,
+            message_id=self.reply.pk,
         )
         stream = gateway.stream_chat(self.history, model=self.conversation.model, context=context)
-        async for event in stream:
-            if isinstance(event, TextDelta):
-                self.parts.append(event.text)
-                self.wake.set()
-            elif isinstance(event, Usage):
-                self.reply.prompt_tokens = event.prompt_tokens
-                self.reply.completion_tokens = event.completion_tokens
-            elif isinstance(event, Finished):
-                self.reply.model = event.model
+        # Closing the stream when this task is stopped lets the gateway record the usage.
+        async with contextlib.aclosing(stream):
+            async for event in stream:
+                if isinstance(event, TextDelta):
+                    self.parts.append(event.text)
+                    self.tokens += 1
+                    self.wake.set()
+                elif isinstance(event, Usage):
+                    self.reply.prompt_tokens = event.prompt_tokens
+                    self.reply.completion_tokens = event.completion_tokens
+                    self.reply.cost = event.cost
+                elif isinstance(event, Finished):
+                    self.reply.model = event.model
+                elif isinstance(event, Waiting):
+                    await self._send("turn.waiting", seconds=event.seconds)
 
     async def _pump(self) -> None:
         """Send new text to the group: the first delta at once, then batched."""
@@ -111,8 +124,11 @@ class ReplyRun:
             elif self.sent < len(self.parts):
                 delta = "".join(self.parts[self.sent :])
                 self.sent = len(self.parts)
-                await self._send("turn.delta", text=delta)
+                await self._send("turn.delta", text=delta, **self._progress())
             await asyncio.sleep(settings.CHAT_FRAME_INTERVAL)
+
+    def _progress(self) -> dict[str, Any]:
+        return {"tokens": self.tokens, "elapsed": round(time.monotonic() - self.started, 1)}
 
     async def _listen(self, channel: str, task: asyncio.Task) -> None:
         while True:
@@ -150,9 +166,16 @@ class ReplyRun:
             model=reply.model,
             prompt_tokens=reply.prompt_tokens,
             completion_tokens=reply.completion_tokens,
+            cost=reply.cost,
             updated_at=reply.updated_at,
         )
+        total = await sync_to_async(UsageRecord.objects.conversation_total)(self.conversation.pk)
         await self.layer.group_send(
-            self.conversation.group_name, {"type": "turn.finished", "reply": reply.as_event()}
+            self.conversation.group_name,
+            {
+                "type": "turn.finished",
+                "reply": reply.as_event(),
+                "conversation_cost": {"total": str(total["total"]), "unpriced": total["unpriced"]},
+            },
         )
         spawn(background.after_reply(self.conversation.pk, reply.pk))

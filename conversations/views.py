@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from agents.models import UsageRecord
 from conversations import services
 from conversations.forms import ConversationForm, RenameForm
 from conversations.models import Conversation
@@ -63,6 +64,7 @@ def detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
         "conversation": conversation,
         "chat_messages": chat,
         "streaming": any(m.is_streaming for m in chat),
+        "conversation_cost": UsageRecord.objects.conversation_total(conversation.pk),
     }
     return render(request, "conversations/detail.html", context)
 
