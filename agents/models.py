@@ -124,11 +124,18 @@ class UsageRecord(models.Model):
         indexes = [
             # Budget checks, the per-user admin page and its drill-down: one user's
             # rows by time. The included columns let PostgreSQL answer the per-user
-            # totals from the index alone.
+            # totals with an index-only scan, without touching the table.
             models.Index(
                 fields=["user", "created_at"],
                 name="usage_user_time_idx",
-                include=["cost", "cost_saved", "prompt_tokens", "completion_tokens"],
+                include=[
+                    "cost",
+                    "cost_saved",
+                    "prompt_tokens",
+                    "completion_tokens",
+                    "outcome",
+                    "cache_hit",
+                ],
             ),
             # The changelist's date hierarchy and newest-first listing.
             models.Index(fields=["created_at"], name="usage_time_idx"),
