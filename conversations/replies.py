@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Coroutine
@@ -33,7 +34,9 @@ _running: set[asyncio.Task] = set()
 
 
 def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
-    task = asyncio.get_running_loop().create_task(coro)
+    # A fresh context: a reply started by an HTTP request must not use that request's
+    # sync executor, which is gone once the response has been sent.
+    task = asyncio.get_running_loop().create_task(coro, context=contextvars.Context())
     _running.add(task)
     task.add_done_callback(_running.discard)
     return task

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import views
+from conversations import sse, views
 
 app_name = "conversations"
 urlpatterns = [
@@ -10,4 +10,5 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/rename/", views.rename, name="rename"),
     path("conversations/<int:conversation_id>/delete/", views.delete, name="delete"),
     path("conversations/<int:conversation_id>/clear/", views.clear, name="clear"),
+    path("conversations/<int:conversation_id>/stream/", sse.stream_reply, name="stream"),
 ]
