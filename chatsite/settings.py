@@ -101,6 +101,8 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
+            # Several sites (or test runs) can share one Redis with distinct prefixes.
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default=""),
         }
     }
 else:
