@@ -274,3 +274,13 @@ async def test_short_retry_after_is_retried_by_the_sdk(fake_upstream, settings):
     events = await stream()
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "later"
     assert len(fake_upstream.requests) == 2
+
+
+async def test_demo_model_explains_usage_and_cost_when_asked(settings):
+    settings.LLM_DEMO = True
+    messages = [{"role": "user", "content": "What does this cost?"}]
+    events = await stream(model="demo", messages=messages)
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert "Usage per user" in text and "/settings/tokens/" in text
+    (record,) = await records()
+    assert record.cost == 0

@@ -62,7 +62,7 @@ def run_workers(
             text=True,
         )
         for calls, message in jobs
-    ]  # fmt: skip
+    ]
     results = []
     for process in processes:
         out, err = process.communicate(timeout=120)
