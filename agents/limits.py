@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from agents.errors import Blocked
 from agents.events import Waiting
-from agents.models import UsageRecord, UserBudget
+from agents.models import UsageDay, UserBudget
 
 
 async def monthly_budget(user_id: int) -> Decimal:
@@ -29,13 +29,10 @@ async def monthly_budget(user_id: int) -> Decimal:
     return own[0] if own else settings.LLM_MONTHLY_BUDGET_USD
 
 
-def month_start() -> timezone.datetime:
-    now = timezone.localtime()
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
 async def spent_this_month(user_id: int) -> Decimal:
-    rows = UsageRecord.objects.filter(user_id=user_id, created_at__gte=month_start())
+    """What the user's calls cost since the 1st, from the per-day rollup."""
+    month = timezone.localdate().replace(day=1)
+    rows = UsageDay.objects.filter(user_id=user_id, day__gte=month)
     total = await rows.aaggregate(total=Sum("cost"))
     return total["total"] or Decimal(0)
 

@@ -7,7 +7,7 @@ import secrets
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -146,9 +146,76 @@ class UsageRecord(models.Model):
     def __str__(self) -> str:
         return f"{self.purpose} {self.model_requested} {self.outcome}"
 
+    def save(self, *args, **kwargs) -> None:
+        """A new record also counts in its user's day (see `UsageDay`), atomically."""
+        if not self._state.adding or self.user_id is None:
+            return super().save(*args, **kwargs)
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            UsageDay.add(self)
+
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome in (self.Outcome.ERROR, self.Outcome.CUT)
+
+
+class UsageDay(models.Model):
+    """One user's usage on one day (in TIME_ZONE), kept current as records are written.
+
+    The per-user admin page and the budget check sum these few rows instead of
+    millions of records.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_days"
+    )
+    day = models.DateField()
+    requests = models.PositiveIntegerField(default=0)
+    tokens = models.PositiveBigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+    errors = models.PositiveIntegerField(default=0)
+    cache_hits = models.PositiveIntegerField(default=0)
+    saved = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+
+    class Meta:
+        ordering = ["-day", "user_id"]
+        constraints = [
+            # Also the index of every query here: one user's days, or one day's users.
+            models.UniqueConstraint(fields=["user", "day"], name="usageday_user_day_unique")
+        ]
+        indexes = [
+            # The per-user page's today / this month columns across all users.
+            models.Index(fields=["day"], name="usageday_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.day}"
+
+    @classmethod
+    def add(cls, record: UsageRecord) -> None:
+        """Count `record` in its day: an UPDATE, or the day's first row."""
+        day = timezone.localdate(record.created_at)
+        amounts = {
+            "requests": 1,
+            "tokens": record.total_tokens,
+            "cost": record.cost or 0,
+            "errors": int(record.failed),
+            "cache_hits": int(record.cache_hit),
+            "saved": record.cost_saved or 0,
+        }
+        increments = {name: models.F(name) + value for name, value in amounts.items()}
+        days = cls.objects.filter(user_id=record.user_id, day=day)
+        if days.update(**increments):
+            return
+        try:
+            with transaction.atomic():
+                cls.objects.create(user_id=record.user_id, day=day, **amounts)
+        except IntegrityError:  # another process wrote the day's first row meanwhile
+            days.update(**increments)
 
 
 class UserBudget(models.Model):

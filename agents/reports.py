@@ -1,58 +1,53 @@
-"""Usage figures for staff, every one aggregated in SQL (see UsageRecord's indexes)."""
+"""Usage figures for staff, every one aggregated in SQL: totals from the per-day rollup
+(`UsageDay`), breakdowns and the latest calls from one user's `UsageRecord` rows."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from agents.models import UsageRecord, UserBudget
+from agents.models import UsageDay, UsageRecord, UserBudget
 
 ZERO = Decimal(0)
-FAILED = [UsageRecord.Outcome.ERROR, UsageRecord.Outcome.CUT]
 CHART_DAYS = 30
 LATEST = 50
 
 
-def _money(expression: Any, **filters: Any) -> Coalesce:
-    total = Sum(expression, filter=Q(**filters)) if filters else Sum(expression)
-    return Coalesce(total, ZERO, output_field=DecimalField())
+def _sum(field: str, **filters: Any) -> Coalesce:
+    total = Sum(field, filter=Q(**filters)) if filters else Sum(field)
+    zero = ZERO if field in ("cost", "saved") else 0
+    output = DecimalField() if field in ("cost", "saved") else None
+    return Coalesce(total, zero, output_field=output)
 
 
-def _tokens(**filters: Any) -> Coalesce:
-    tokens = F("prompt_tokens") + F("completion_tokens")
-    total = Sum(tokens, filter=Q(**filters)) if filters else Sum(tokens)
-    return Coalesce(total, 0)
-
-
-def _period_starts() -> tuple[datetime, datetime]:
-    now = timezone.localtime()
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return today, today.replace(day=1)
+def _tokens() -> Coalesce:
+    return Coalesce(Sum(F("prompt_tokens") + F("completion_tokens")), 0)
 
 
 def _totals() -> dict[str, Any]:
-    """The annotations of one row of the per-user page."""
-    today, month = _period_starts()
+    """The annotations of one row of the per-user page, over `UsageDay` rows."""
+    today = timezone.localdate()
+    month = today.replace(day=1)
     return {
-        "today_requests": Count("id", filter=Q(created_at__gte=today)),
-        "today_tokens": _tokens(created_at__gte=today),
-        "today_cost": _money("cost", created_at__gte=today),
-        "month_requests": Count("id", filter=Q(created_at__gte=month)),
-        "month_tokens": _tokens(created_at__gte=month),
-        "month_cost": _money("cost", created_at__gte=month),
-        "all_requests": Count("id"),
-        "all_tokens": _tokens(),
-        "all_cost": _money("cost"),
-        "errors": Count("id", filter=Q(outcome__in=FAILED)),
-        "cache_hits": Count("id", filter=Q(cache_hit=True)),
-        "saved": _money("cost_saved"),
+        "today_requests": _sum("requests", day=today),
+        "today_tokens": _sum("tokens", day=today),
+        "today_cost": _sum("cost", day=today),
+        "month_requests": _sum("requests", day__gte=month),
+        "month_tokens": _sum("tokens", day__gte=month),
+        "month_cost": _sum("cost", day__gte=month),
+        "all_requests": _sum("requests"),
+        "all_tokens": _sum("tokens"),
+        "all_cost": _sum("cost"),
+        "errors": _sum("errors"),
+        "cache_hits": _sum("cache_hits"),
+        "saved": _sum("saved"),
     }
 
 
@@ -72,8 +67,7 @@ def per_user() -> list[dict[str, Any]]:
     """One row per user who made calls: today, this month, all time, budget, errors,
     cache hits and what they saved; the biggest spenders first."""
     rows = (
-        UsageRecord.objects.filter(user__isnull=False)
-        .values("user_id", "user__username")
+        UsageDay.objects.values("user_id", "user__username")
         .annotate(**_totals())
         .order_by("-all_cost", "user_id")
     )
@@ -89,16 +83,10 @@ class Bar:
     height: float
 
 
-def cost_per_day(records: QuerySet, days: int = CHART_DAYS) -> list[Bar]:
-    """The last `days` days of cost as bars for the server-rendered SVG chart."""
+def cost_per_day(user, days: int = CHART_DAYS) -> list[Bar]:
+    """The user's last `days` days of cost as bars for the server-rendered SVG chart."""
     start = timezone.localdate() - timedelta(days=days - 1)
-    sums = dict(
-        records.filter(created_at__date__gte=start)
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(total=_money("cost"))
-        .values_list("day", "total")
-    )
+    sums = dict(UsageDay.objects.filter(user=user, day__gte=start).values_list("day", "cost"))
     peak = max(sums.values(), default=ZERO) or Decimal(1)
     bars = []
     for index in range(days):
@@ -113,7 +101,11 @@ def breakdown(records: QuerySet, field: str) -> list[dict[str, Any]]:
     """Requests, tokens and cost grouped by `field` (model_served or purpose)."""
     return list(
         records.values(field)
-        .annotate(requests=Count("id"), tokens=_tokens(), cost=_money("cost"))
+        .annotate(
+            requests=Count("id"),
+            tokens=_tokens(),
+            cost=Coalesce(Sum("cost"), ZERO, output_field=DecimalField()),
+        )
         .order_by("-cost", field)
     )
 
@@ -121,11 +113,11 @@ def breakdown(records: QuerySet, field: str) -> list[dict[str, Any]]:
 def for_one_user(user) -> dict[str, Any]:
     """Everything the drill-down page shows about one user."""
     records = UsageRecord.objects.filter(user=user)
-    totals = records.aggregate(**_totals())
+    totals = UsageDay.objects.filter(user=user).aggregate(**_totals())
     (row,) = _with_budgets([{"user_id": user.pk, **totals}])
     return {
         "totals": row,
-        "bars": cost_per_day(records),
+        "bars": cost_per_day(user),
         "by_model": breakdown(records, "model_served"),
         "by_purpose": breakdown(records, "purpose"),
         "latest": records.select_related("conversation")[:LATEST],
