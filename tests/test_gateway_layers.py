@@ -8,7 +8,7 @@ import pytest
 from agents import gateway
 from agents.errors import Blocked, GatewayError, StreamCut
 from agents.events import CallContext, TextDelta, Usage, Waiting
-from agents.models import ModelPrice, UsageRecord, UserBudget
+from agents.models import ModelPrice, UsageDay, UsageRecord, UserBudget
 from tests.fake_upstream import Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -284,3 +284,16 @@ async def test_demo_model_explains_usage_and_cost_when_asked(settings):
     assert "Usage per user" in text and "/settings/tokens/" in text
     (record,) = await records()
     assert record.cost == 0
+
+
+async def test_each_call_counts_in_its_users_day(fake_upstream, user):
+    fake_upstream.add(
+        Reply(usage={"prompt_tokens": 1000, "completion_tokens": 0}),
+        Reply(status=500),
+    )
+    await stream(CallContext(user_id=user.pk))
+    with pytest.raises(GatewayError):
+        await stream(CallContext(user_id=user.pk))
+    day = await UsageDay.objects.aget(user=user)
+    assert (day.requests, day.errors, day.tokens) == (2, 1, 1000)
+    assert day.cost == Decimal("0.00015")
