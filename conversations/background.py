@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from conversations import summaries
+
 logger = logging.getLogger(__name__)
 
 AfterReplyHook = Callable[[int, int], Awaitable[None]]
@@ -17,7 +19,7 @@ AfterReplyHook = Callable[[int, int], Awaitable[None]]
 
 def after_reply_hooks() -> list[AfterReplyHook]:
     """The hooks, in the order they run."""
-    return []
+    return [summaries.update_summary]
 
 
 async def after_reply(conversation_id: int, reply_id: int) -> None:

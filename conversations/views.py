@@ -65,6 +65,7 @@ def detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
         "chat_messages": chat,
         "streaming": any(m.is_streaming for m in chat),
         "conversation_cost": UsageRecord.objects.conversation_total(conversation.pk),
+        "summary": conversation.summaries.current(),
     }
     return render(request, "conversations/detail.html", context)
 

@@ -12,6 +12,7 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,6 +36,8 @@ class Reply:
     # Tool calls to answer with: [{"name": ..., "arguments": "<json text>"}, ...]
     tool_calls: list[dict[str, str]] = field(default_factory=list)
     refusal: str | None = None
+    # Hold the answer until the test sets this event (no wall-clock waits in tests).
+    wait_for: threading.Event | None = None
 
     def wire_tool_calls(self) -> list[dict[str, Any]]:
         return [
@@ -56,14 +59,17 @@ class Reply:
 
 
 class FakeUpstream:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.script: deque[Reply] = deque()
         self.default = Reply()
         self.requests: list[dict[str, Any]] = []
+        # Answer some requests by what they are, whatever the script holds: each is
+        # called with the request body and returns a Reply or None to pass it on.
+        self.responders: list[Callable[[dict[str, Any]], Reply | None]] = []
+        self.keep_requests = True
         self.disconnects = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -85,7 +91,12 @@ class FakeUpstream:
 
     def next_reply(self, body: dict[str, Any]) -> Reply:
         with self._lock:
-            self.requests.append(body)
+            if self.keep_requests:
+                self.requests.append(body)
+            for responder in self.responders:
+                reply = responder(body)
+                if reply is not None:
+                    return reply
             return self.script.popleft() if self.script else self.default
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -95,6 +106,11 @@ class FakeUpstream:
             fake = upstream
 
         return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512  # hundreds of streams connect at once in benchmarks
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -114,6 +130,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length) or b"{}")
         body["_headers"] = dict(self.headers)
         reply = self.fake.next_reply(body)
+        if reply.wait_for is not None:
+            reply.wait_for.wait(timeout=30)
         try:
             if reply.status != 200:
                 self._send_error(reply)

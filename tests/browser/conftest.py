@@ -176,6 +176,7 @@ def browser(chromium_path):
 def upstream(browser_upstream) -> FakeUpstream:
     browser_upstream.script.clear()
     browser_upstream.requests.clear()
+    browser_upstream.responders.clear()
     return browser_upstream
 
 
