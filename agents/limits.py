@@ -89,11 +89,13 @@ async def check_user_rate(user_id: int | None) -> None:
 async def _admit(tokens: int) -> float:
     """Take one request and `tokens` from the upstream's window; 0 when admitted, else
     the seconds until the next window (the taken amounts are given back)."""
+    rpm, tpm = settings.LLM_GLOBAL_RPM, settings.LLM_GLOBAL_TPM
+    if not (rpm or tpm):
+        return 0.0
     window, left = _window()
     requests_key, tokens_key = f"llm:global-rpm:{window}", f"llm:global-tpm:{window}"
     requests = await _count(requests_key)
     used = await _count(tokens_key, tokens)
-    rpm, tpm = settings.LLM_GLOBAL_RPM, settings.LLM_GLOBAL_TPM
     if (not rpm or requests <= rpm) and (not tpm or used <= tpm or used == tokens):
         return 0.0
     await cache.adecr(requests_key)
