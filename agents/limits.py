@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Sum
@@ -23,18 +24,23 @@ from agents.events import Waiting
 from agents.models import UsageDay, UserBudget
 
 
-async def monthly_budget(user_id: int) -> Decimal:
+def monthly_budget(user_id: int) -> Decimal:
     """The user's own budget when staff set one, else LLM_MONTHLY_BUDGET_USD."""
-    own = await UserBudget.objects.filter(user_id=user_id).values_list("monthly_usd").afirst()
+    own = UserBudget.objects.filter(user_id=user_id).values_list("monthly_usd").first()
     return own[0] if own else settings.LLM_MONTHLY_BUDGET_USD
 
 
-async def spent_this_month(user_id: int) -> Decimal:
+def spent_this_month(user_id: int) -> Decimal:
     """What the user's calls cost since the 1st, from the per-day rollup."""
     month = timezone.localdate().replace(day=1)
     rows = UsageDay.objects.filter(user_id=user_id, day__gte=month)
-    total = await rows.aaggregate(total=Sum("cost"))
-    return total["total"] or Decimal(0)
+    return rows.aggregate(total=Sum("cost"))["total"] or Decimal(0)
+
+
+@sync_to_async
+def _budget_and_spent(user_id: int) -> tuple[Decimal, Decimal]:
+    # One trip to the database thread for both: this runs before every call.
+    return monthly_budget(user_id), spent_this_month(user_id)
 
 
 def _next_month(today: date) -> date:
@@ -45,8 +51,8 @@ async def check_budget(user_id: int | None) -> None:
     """Raise `Blocked` when the user has spent this month's budget."""
     if user_id is None:
         return
-    budget = await monthly_budget(user_id)
-    if await spent_this_month(user_id) >= budget:
+    budget, spent = await _budget_and_spent(user_id)
+    if spent >= budget:
         resets = _next_month(timezone.localdate())
         raise Blocked(
             f"You have used this month's model budget (${budget:.2f}). "
@@ -61,13 +67,14 @@ def _window() -> tuple[int, float]:
     return int(now // length), length - (now % length)
 
 
-async def _count(key: str, amount: int = 1) -> int:
+def _count(key: str, amount: int = 1) -> int:
     """Add `amount` to a counter that expires with its window; returns the new value."""
-    await cache.aadd(key, 0, timeout=int(settings.LLM_RATE_WINDOW) * 2 + 1)
+    timeout = int(settings.LLM_RATE_WINDOW) * 2 + 1
+    cache.add(key, 0, timeout=timeout)
     try:
-        return await cache.aincr(key, amount)
+        return cache.incr(key, amount)
     except ValueError:  # expired between add and incr
-        await cache.aset(key, amount, timeout=int(settings.LLM_RATE_WINDOW) * 2 + 1)
+        cache.set(key, amount, timeout=timeout)
         return amount
 
 
@@ -77,7 +84,7 @@ async def check_user_rate(user_id: int | None) -> None:
     if user_id is None or not limit:
         return
     window, left = _window()
-    if await _count(f"llm:user-rate:{user_id}:{window}") > limit:
+    if await sync_to_async(_count)(f"llm:user-rate:{user_id}:{window}") > limit:
         seconds = math.ceil(left)
         raise Blocked(
             f"You are sending requests too fast (limit {limit} per minute). "
@@ -86,20 +93,18 @@ async def check_user_rate(user_id: int | None) -> None:
         )
 
 
-async def _admit(tokens: int) -> float:
+def _admit(tokens: int) -> float:
     """Take one request and `tokens` from the upstream's window; 0 when admitted, else
     the seconds until the next window (the taken amounts are given back)."""
     rpm, tpm = settings.LLM_GLOBAL_RPM, settings.LLM_GLOBAL_TPM
-    if not (rpm or tpm):
-        return 0.0
     window, left = _window()
     requests_key, tokens_key = f"llm:global-rpm:{window}", f"llm:global-tpm:{window}"
-    requests = await _count(requests_key)
-    used = await _count(tokens_key, tokens)
+    requests = _count(requests_key)
+    used = _count(tokens_key, tokens)
     if (not rpm or requests <= rpm) and (not tpm or used <= tpm or used == tokens):
         return 0.0
-    await cache.adecr(requests_key)
-    await cache.adecr(tokens_key, tokens)
+    cache.decr(requests_key)
+    cache.decr(tokens_key, tokens)
     return left
 
 
@@ -108,8 +113,11 @@ async def wait_for_capacity(tokens: int) -> AsyncIterator[Waiting]:
 
     Raises `Blocked` when the wait would pass LLM_GLOBAL_WAIT_MAX seconds in all.
     """
+    if not (settings.LLM_GLOBAL_RPM or settings.LLM_GLOBAL_TPM):
+        return
     waited = 0.0
-    while wait := await _admit(tokens):
+    # The counting runs in one trip to the worker thread per attempt.
+    while wait := await sync_to_async(_admit)(tokens):
         if waited + wait > settings.LLM_GLOBAL_WAIT_MAX:
             raise Blocked(
                 "The model server is at capacity right now; try again in a minute.",

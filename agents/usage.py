@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from asgiref.sync import sync_to_async
+
 from agents import prices
 from agents.events import CallContext, Usage
 from agents.models import UsageRecord
@@ -80,7 +82,8 @@ async def record(call: Call) -> UsageRecord | None:
         elif call.usage is None:
             served = call.model_served or call.model_requested
             await call.priced(call.estimated_usage(), served)
-        return await UsageRecord.objects.acreate(**_fields(call))
+        # The row and its day in one trip to the database thread.
+        return await sync_to_async(UsageRecord.objects.create)(**_fields(call))
     except Exception:
         logger.exception("Could not record usage for a %s call", call.context.purpose)
         return None
