@@ -34,10 +34,11 @@ Responder = Callable[[dict[str, Any]], DemoAnswer | None]
 
 def responders() -> list[Responder]:
     # Imported here: these modules import this one.
+    from agents import demo_tools
     from agents.demo_memory import summary_responder
     from agents.demo_usage import usage_responder
 
-    return [summary_responder, usage_responder]
+    return [summary_responder, demo_tools.respond, usage_responder]
 
 
 def answer(body: dict[str, Any]) -> DemoAnswer:

@@ -8,7 +8,6 @@ the database every CHAT_CHECKPOINT_INTERVAL and written once more when it ends.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 import time
@@ -20,11 +19,22 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
-from agents import gateway
+from agents import loop
 from agents.errors import GatewayError
-from agents.events import CallContext, Finished, TextDelta, Usage, Waiting
+from agents.events import (
+    CallContext,
+    ConfirmationNeeded,
+    Finished,
+    NextRound,
+    RoundCapReached,
+    TextDelta,
+    ToolResult,
+    ToolRound,
+    Usage,
+    Waiting,
+)
 from agents.models import UsageRecord
-from conversations import background
+from conversations import background, confirmations, tool_turns
 from conversations.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
@@ -76,7 +86,7 @@ class ReplyRun:
         ]
         status, error = Message.Status.COMPLETE, ""
         try:
-            await self._generate()
+            error = await self._generate()
         except GatewayError as exc:
             status, error = Message.Status.FAILED, exc.message
         except asyncio.CancelledError:
@@ -91,29 +101,56 @@ class ReplyRun:
             await self.layer.group_discard(self.conversation.control_group_name, control)
         await self._finish(status, error)
 
-    async def _generate(self) -> None:
+    async def _generate(self) -> str:
+        """Run the agent loop; returns a notice for the reply ("" when all went well)."""
         context = CallContext(
             purpose="chat",
             user_id=self.conversation.owner_id,
             conversation_id=self.conversation.pk,
             message_id=self.reply.pk,
         )
-        stream = gateway.stream_chat(self.history, model=self.conversation.model, context=context)
-        # Closing the stream when this task is stopped lets the gateway record the usage.
-        async with contextlib.aclosing(stream):
-            async for event in stream:
-                if isinstance(event, TextDelta):
-                    self.parts.append(event.text)
-                    self.tokens += 1
-                    self.wake.set()
-                elif isinstance(event, Usage):
-                    self.reply.prompt_tokens = event.prompt_tokens
-                    self.reply.completion_tokens = event.completion_tokens
-                    self.reply.cost = event.cost
-                elif isinstance(event, Finished):
-                    self.reply.model = event.model
-                elif isinstance(event, Waiting):
-                    await self._send("turn.waiting", seconds=event.seconds)
+        events = loop.run_agent(
+            self.history,
+            model=self.conversation.model,
+            context=context,
+            tool_context=tool_turns.tool_context(self.conversation),
+        )
+        async for event in events:
+            if isinstance(event, TextDelta):
+                self.parts.append(event.text)
+                self.tokens += 1
+                self.wake.set()
+            elif isinstance(event, Usage):
+                self.reply.prompt_tokens = event.prompt_tokens
+                self.reply.completion_tokens = event.completion_tokens
+                self.reply.cost = event.cost
+            elif isinstance(event, Finished):
+                self.reply.model = event.model
+            elif isinstance(event, Waiting):
+                await self._send("turn.waiting", seconds=event.seconds)
+            elif isinstance(event, RoundCapReached):
+                return f"Stopped after {event.rounds} rounds of tool calls without an answer."
+            else:
+                await self._on_tool_event(event)
+        return ""
+
+    async def _on_tool_event(self, event: object) -> None:
+        """Tool rounds: store the calls, show each result or card, then a fresh reply."""
+        if isinstance(event, ToolRound):
+            self.reply.tool_calls = [loop.call_dict(c) for c in event.calls]
+            await Message.objects.filter(pk=self.reply.pk).aupdate(tool_calls=self.reply.tool_calls)
+        elif isinstance(event, ToolResult):
+            await tool_turns.record_result(self.conversation, event)
+        elif isinstance(event, ConfirmationNeeded):
+            await confirmations.request(self.conversation, self.reply, event)
+        elif isinstance(event, NextRound):
+            await self._finish(Message.Status.COMPLETE, "", final=False)
+            self.reply = await tool_turns.open_reply(self.conversation)
+            self.parts, self.sent = [], 0
+            await self.layer.group_send(
+                self.conversation.group_name,
+                {"type": "turn.resumed", "reply": self.reply.as_event()},
+            )
 
     async def _pump(self) -> None:
         """Send new text to the group: the first delta at once, then batched."""
@@ -157,7 +194,7 @@ class ReplyRun:
             {"type": event_type, "message_id": self.reply.pk, **data},
         )
 
-    async def _finish(self, status: str, error: str) -> None:
+    async def _finish(self, status: str, error: str, *, final: bool = True) -> None:
         reply = self.reply
         reply.content, reply.status, reply.error = self.text, status, error
         reply.updated_at = timezone.now()
@@ -170,6 +207,7 @@ class ReplyRun:
             prompt_tokens=reply.prompt_tokens,
             completion_tokens=reply.completion_tokens,
             cost=reply.cost,
+            tool_calls=reply.tool_calls,
             updated_at=reply.updated_at,
         )
         total = await sync_to_async(UsageRecord.objects.conversation_total)(self.conversation.pk)
@@ -181,4 +219,5 @@ class ReplyRun:
                 "conversation_cost": {"total": str(total["total"]), "unpriced": total["unpriced"]},
             },
         )
-        spawn(background.after_reply(self.conversation.pk, reply.pk))
+        if final:
+            spawn(background.after_reply(self.conversation.pk, reply.pk))

@@ -1,3 +1,4 @@
+import json
 from decimal import Decimal
 
 from django import template
@@ -5,6 +6,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from agents.gateway import model_label as _model_label
 from conversations.rendering import render_markdown
+from conversations.tool_turns import pretty_arguments as _pretty_arguments
 
 register = template.Library()
 
@@ -29,3 +31,11 @@ def usd(value: Decimal | str | None) -> str:
     if value == 0 or value >= Decimal("0.01"):
         return f"${value:.4f}".rstrip("0").rstrip(".") if value else "$0"
     return f"${value:.8f}".rstrip("0")
+
+
+@register.filter
+def pretty_arguments(arguments: object) -> str:
+    """Tool arguments (JSON text or already parsed) as indented JSON."""
+    if not isinstance(arguments, str):
+        return json.dumps(arguments, indent=2, ensure_ascii=False)
+    return _pretty_arguments(arguments)
