@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import Profile
+from agents.models import UsageRecord
 from conversations import confirmations, export, services
 from conversations.forms import ConversationForm, RenameForm
 from conversations.history import history_page
@@ -79,6 +80,7 @@ def detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
         "chat_messages": history.messages,
         "history": history,
         "streaming": history.streaming,
+        "conversation_cost": UsageRecord.objects.conversation_total(conversation.pk),
         "summary": conversation.summaries.current(),
     }
     return render(request, "conversations/detail.html", context)
