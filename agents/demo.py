@@ -33,7 +33,9 @@ Responder = Callable[[dict[str, Any]], DemoAnswer | None]
 
 
 def responders() -> list[Responder]:
-    return []
+    from agents.demo_structured import structured_responder
+
+    return [structured_responder]
 
 
 def answer(body: dict[str, Any]) -> DemoAnswer:

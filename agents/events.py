@@ -68,3 +68,12 @@ class Completion:
 
 
 Event = TextDelta | ToolCalls | Usage | Finished
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A structured answer: `value` is an instance of the schema the call asked for."""
+
+    value: object
+    usage: Usage
+    model: str
