@@ -17,6 +17,11 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 PHONE = re.compile(r"\+?\d[\d ().-]{5,}\d")
 NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)+\b")
 COMPANY = re.compile(r"\b(?:at|from|of|with)\s+([A-Z][\w&]*(?:\s+[A-Z][\w&]*)*)")
+# Capitalised words that start sentences rather than names.
+NOT_NAMES = {
+    "Ask", "Call", "Contact", "Dear", "Email", "Hello", "Hi", "Meet", "Phone", "Please",
+    "Regards", "Reach", "Talk", "Thanks", "Write",
+}  # fmt: skip
 # A contact is read from one piece of text: a line, or a sentence, or a list item.
 PIECE = re.compile(r"[^\n;.]+(?:\.(?=\w)[^\n;.]*)*")
 
@@ -63,16 +68,29 @@ def find_contacts(text: str) -> list[dict[str, str | None]]:
         if not (email or phone):
             continue
         rest = EMAIL.sub(" ", piece)
-        name, company = NAME.search(rest), COMPANY.search(rest)
+        company = COMPANY.search(rest)
+        if company:
+            rest = rest.replace(company.group(1), " ")
         found.append(
             {
-                "name": name.group(0) if name else None,
+                "name": _name_in(rest),
                 "email": email.group(0) if email else None,
                 "phone": phone.group(0).strip() if phone else None,
                 "company": company.group(1) if company else None,
             }
         )
     return found
+
+
+def _name_in(text: str) -> str | None:
+    """The first run of two or more capitalised words, sentence starters left out."""
+    for match in NAME.finditer(text):
+        words = match.group(0).split()
+        while words and words[0] in NOT_NAMES:
+            words.pop(0)
+        if len(words) >= 2:
+            return " ".join(words)
+    return None
 
 
 def classify_text(text: str) -> dict[str, Any]:

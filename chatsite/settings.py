@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "accounts",
     "agents",
     "conversations",
+    "contacts",
 ]
 
 MIDDLEWARE = [
@@ -168,6 +169,11 @@ CHAT_CHECKPOINT_INTERVAL = env.float("CHAT_CHECKPOINT_INTERVAL", default=1.5)
 CHAT_STALE_AFTER = env.float("CHAT_STALE_AFTER", default=10.0)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=20000)
 CHAT_DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+
+# Structured outputs: the most text sent for contact extraction in one go, and whether
+# conversations are classified in the background after their first message.
+CONTACTS_MAX_TEXT_CHARS = env.int("CONTACTS_MAX_TEXT_CHARS", default=20000)
+CLASSIFY_CONVERSATIONS = env.bool("CLASSIFY_CONVERSATIONS", default=True)
 
 LOGGING = {
     "version": 1,

@@ -173,6 +173,7 @@ def browser(chromium_path):
 @pytest.fixture
 def upstream(browser_upstream) -> FakeUpstream:
     browser_upstream.script.clear()
+    browser_upstream.structured_script.clear()
     browser_upstream.requests.clear()
     return browser_upstream
 
