@@ -17,7 +17,9 @@ AfterReplyHook = Callable[[int, int], Awaitable[None]]
 
 def after_reply_hooks() -> list[AfterReplyHook]:
     """The hooks, in the order they run."""
-    return []
+    from conversations.classification import classify_new_conversation
+
+    return [classify_new_conversation]
 
 
 async def after_reply(conversation_id: int, reply_id: int) -> None:

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.template.loader import render_to_string
 
-from conversations import services
+from conversations import classification, services
 from conversations.models import Conversation, Message
 
 # Close codes sent before the handshake completes (the browser sees a refused socket).
@@ -89,6 +89,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             message=Message.from_event(event["reply"]),
             conversation=self.conversation,
             streaming=False,
+        )
+
+    async def conversation_classified(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_classification.html",
+            conversation=classification.apply_event(self.conversation, event),
+            oob=True,
         )
 
     # Helpers.

@@ -10,4 +10,5 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/rename/", views.rename, name="rename"),
     path("conversations/<int:conversation_id>/delete/", views.delete, name="delete"),
     path("conversations/<int:conversation_id>/clear/", views.clear, name="clear"),
+    path("conversations/<int:conversation_id>/classify/", views.classify, name="classify"),
 ]

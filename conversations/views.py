@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from conversations import services
+from conversations import classification, services
 from conversations.forms import ConversationForm, RenameForm
 from conversations.models import Conversation
 
@@ -104,3 +104,13 @@ def clear(request: HttpRequest, conversation_id: int) -> HttpResponse:
         messages.error(request, exc.messages[0])
         conversation = services.get_conversation_for_user(request.user, conversation_id)
     return _redirect(request, conversation.get_absolute_url())
+
+
+@login_required
+@require_POST
+def classify(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """Classify the conversation again now; HTMX gets the new badge."""
+    conversation = classification.reclassify(request.user, conversation_id)
+    if request.htmx:
+        return render(request, "conversations/_classification.html", {"conversation": conversation})
+    return redirect(conversation)
