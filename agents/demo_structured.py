@@ -51,13 +51,19 @@ def structured_responder(body: dict[str, Any]) -> DemoAnswer | None:
     if name == "ContactList":
         return DemoAnswer(text=json.dumps({"contacts": find_contacts(text)}))
     if name == "Classification":
-        return DemoAnswer(text=json.dumps(classify_text(text)))
+        return DemoAnswer(text=json.dumps(classify_text(_said_by_user(text))))
     return None
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
     last = next((m for m in reversed(messages) if m.get("role") == "user"), None)
     return str((last or {}).get("content") or "")
+
+
+def _said_by_user(transcript: str) -> str:
+    """Leave out the assistant's turns: the demo's own sample reply is not the subject."""
+    turns = transcript.split("\n\n")
+    return "\n\n".join(t for t in turns if not t.startswith("Assistant:"))
 
 
 def find_contacts(text: str) -> list[dict[str, str | None]]:

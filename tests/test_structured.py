@@ -132,3 +132,10 @@ async def test_demo_model_classifies_by_keywords(settings, text, category):
     assert first.category is category
     assert 0 < first.confidence <= 1 and first.reasoning
     assert again == first
+
+
+async def test_demo_classification_reads_only_what_the_user_said(settings):
+    settings.LLM_DEMO = True
+    text = "User: What a lovely day\n\nAssistant: Here is some code with an error and a bug"
+    result = await structured.classify(text, model="demo", context=CONTEXT)
+    assert result.category is Category.GENERAL
