@@ -12,6 +12,12 @@ from django.test import Client
 from tests.fake_upstream import FakeUpstream
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run browser tests last: Playwright's sync API holds an event loop on the main
+    thread while its session fixtures live, and async tests cannot run beside it."""
+    items.sort(key=lambda item: "tests/browser/" in str(item.path))
+
+
 @pytest.fixture
 def fake_upstream(settings) -> Iterator[FakeUpstream]:
     """A running OpenAI-compatible fake, with the app pointed at it."""

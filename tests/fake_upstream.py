@@ -61,17 +61,17 @@ class Reply:
 
 
 class FakeUpstream:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.script: deque[Reply] = deque()
         # Structured-output requests (background classification, extraction) take their
         # answers from a queue of their own, so they never take a chat turn's reply.
         self.structured_script: deque[Reply] = deque()
         self.default = Reply()
         self.requests: list[dict[str, Any]] = []
+        self.keep_requests = True
         self.disconnects = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -97,7 +97,8 @@ class FakeUpstream:
 
     def next_reply(self, body: dict[str, Any]) -> Reply:
         with self._lock:
-            self.requests.append(body)
+            if self.keep_requests:
+                self.requests.append(body)
             script = self.structured_script if "response_format" in body else self.script
             return script.popleft() if script else self.default
 
@@ -116,6 +117,11 @@ class FakeUpstream:
             fake = upstream
 
         return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512  # hundreds of streams connect at once in benchmarks
 
 
 class _Handler(BaseHTTPRequestHandler):
