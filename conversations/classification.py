@@ -40,7 +40,10 @@ async def classify_conversation(conversation_id: int) -> Conversation:
     and the state says it failed, with the reason.
     """
     conversation = await Conversation.objects.aget(pk=conversation_id)
-    await _save(conversation, classification_state=State.PENDING)
+    if conversation.classification_state == State.PENDING:
+        await _announce(conversation)  # claimed already, by the after-reply hook
+    else:
+        await _save(conversation, classification_state=State.PENDING)
     context = CallContext(
         purpose="classify", user_id=conversation.owner_id, conversation_id=conversation.pk
     )
@@ -92,6 +95,11 @@ async def _save(conversation: Conversation, **fields: object) -> None:
     for name, value in fields.items():
         setattr(conversation, name, value)
     await Conversation.objects.filter(pk=conversation.pk).aupdate(**fields)
+    await _announce(conversation)
+
+
+async def _announce(conversation: Conversation) -> None:
+    """Every open tab of the conversation redraws its badge."""
     await get_channel_layer().group_send(
         conversation.group_name, {"type": "conversation.classified", **as_event(conversation)}
     )

@@ -199,3 +199,13 @@ def test_confidence_outside_0_to_1_cannot_be_stored(conversation):
 
     with pytest.raises(IntegrityError):
         Conversation.objects.filter(pk=conversation.pk).update(confidence=1.5)
+
+
+def test_a_classification_stuck_pending_can_be_asked_again(logged_in, conversation, fake_upstream):
+    Conversation.objects.filter(pk=conversation.pk).update(classification_state="pending")
+    page = logged_in.get(conversation.get_absolute_url()).content.decode()
+    assert "Classifying…" in page and "Classify again" in page
+    fake_upstream.add_structured(Reply.structured(BILLING))
+    logged_in.post(reverse("conversations:classify", args=[conversation.pk]), headers=HX)
+    conversation.refresh_from_db()
+    assert (conversation.classification_state, conversation.category) == ("done", "billing")
