@@ -111,7 +111,7 @@ def save_contacts(
     """Save extracted contacts for `user`, merging each into a duplicate if there is one."""
     result = Extraction()
     for info in found:
-        values = {name: (getattr(info, name) or "")[:200] for name in CONTACT_FIELDS}
+        values = {name: _fit(name, getattr(info, name)) for name in CONTACT_FIELDS}
         existing = find_duplicate(user, values)
         if existing is None:
             contact = Contact(owner=user, source_message=source_message, source_text=source_text)
@@ -123,6 +123,11 @@ def save_contacts(
                 existing.save()
             result.merged.append(existing)
     return result
+
+
+def _fit(field_name: str, value: str | None) -> str:
+    """A model's value cut to the column's length (the model may say more than fits)."""
+    return (value or "")[: Contact._meta.get_field(field_name).max_length]
 
 
 def find_duplicate(user, values: dict[str, str]) -> Contact | None:

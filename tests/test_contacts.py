@@ -197,3 +197,9 @@ def test_contacts_pages_need_login_and_post_needs_csrf(client, user):
     csrf_client = type(client)(enforce_csrf_checks=True)
     csrf_client.force_login(user)
     assert csrf_client.post(reverse("contacts:extract"), {"text": "x"}).status_code == 403
+
+
+def test_overlong_values_from_the_model_are_cut_to_fit(logged_in, user, fake_upstream):
+    fake_upstream.add_structured(contacts_reply({"name": "Ann", "phone": "1" * 80}))
+    extract(logged_in, "Ann 111")
+    assert Contact.objects.for_user(user).get().phone == "1" * 50
