@@ -17,6 +17,8 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 PHONE = re.compile(r"\+?\d[\d ().-]{5,}\d")
 NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)+\b")
 COMPANY = re.compile(r"\b(?:at|from|of|with)\s+([A-Z][\w&]*(?:\s+[A-Z][\w&]*)*)")
+# Where a turn starts in a classification transcript ("User: …", "Assistant: …").
+TURN = re.compile(r"\n\n(?=(?:User|Assistant): )")
 # Capitalised words that start sentences rather than names.
 NOT_NAMES = {
     "Ask", "Call", "Contact", "Dear", "Email", "Hello", "Hi", "Meet", "Phone", "Please",
@@ -62,7 +64,7 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
 
 def _said_by_user(transcript: str) -> str:
     """Leave out the assistant's turns: the demo's own sample reply is not the subject."""
-    turns = transcript.split("\n\n")
+    turns = TURN.split(transcript)
     return "\n\n".join(t for t in turns if not t.startswith("Assistant:"))
 
 

@@ -136,6 +136,9 @@ async def test_demo_model_classifies_by_keywords(settings, text, category):
 
 async def test_demo_classification_reads_only_what_the_user_said(settings):
     settings.LLM_DEMO = True
-    text = "User: What a lovely day\n\nAssistant: Here is some code with an error and a bug"
+    text = (
+        "User: What a lovely day\n\nAssistant: Here is some code.\n\n"
+        "It has an error, a bug and an API."
+    )
     result = await structured.classify(text, model="demo", context=CONTEXT)
     assert result.category is Category.GENERAL
