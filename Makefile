@@ -34,5 +34,9 @@ check: $(VENV)/.installed
 pytest: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
+# Streaming figures against the raw SDK (see docs/benchmarks.md); not part of `make test`.
+benchmark: $(VENV)/.installed
+	$(BIN)/python -m benchmarks.streaming
+
 # Everything: lint, Django checks, migrations, every test (browser tests included).
 test: lint check pytest

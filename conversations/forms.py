@@ -10,7 +10,7 @@ class ConversationForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Leave empty for the default.",
     )
-    model = forms.ChoiceField(choices=())
+    model = forms.ChoiceField(choices=(), required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,0 +1,200 @@
+"""Two Daphne processes on one PostgreSQL database and one Redis, as in scale-out.
+
+Runs against the real services on 127.0.0.1 (PostgreSQL 5432, Redis 6379). Locally the
+tests skip when a service is down; with CI=true they fail instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from tests.browser.conftest import free_port, wait_for_port
+from tests.fake_upstream import FakeUpstream
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/7"
+PASSWORD = "scale-out-password"
+
+
+def service_up(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="session")
+def services() -> None:
+    missing = [
+        name for name, port in (("PostgreSQL", 5432), ("Redis", 6379)) if not service_up(port)
+    ]
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{', '.join(missing)} must run for the scale-out tests in CI")
+        pytest.skip(f"{', '.join(missing)} not running on 127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def database_url(services) -> Iterator[str]:
+    import psycopg
+
+    name = f"chat_scaleout_{os.getpid()}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Cluster:
+    env: dict[str, str]
+    ports: list[int]
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    def url(self, index: int) -> str:
+        return f"http://127.0.0.1:{self.ports[index]}"
+
+    def start(self, index: int) -> None:
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.ports[index])]
+        process = subprocess.Popen(
+            [*command, "chatsite.asgi:application"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if index < len(self.processes):
+            self.processes[index] = process
+        else:
+            self.processes.append(process)
+        wait_for_port(self.ports[index], process)
+
+    def kill(self, index: int) -> None:
+        self.processes[index].kill()
+        self.processes[index].wait(10)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture(scope="session")
+def cluster_upstream() -> Iterator[FakeUpstream]:
+    fake = FakeUpstream().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster(database_url, cluster_upstream, tmp_path_factory) -> Iterator[Cluster]:
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", ""),
+        "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": "scale-out-tests-secret-key-0123456789-abcdefghijklmnop",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        "SECURE_SSL_REDIRECT": "false",
+        "SESSION_COOKIE_SECURE": "false",
+        "CSRF_COOKIE_SECURE": "false",
+        "OPENAI_BASE_URL": cluster_upstream.url,
+        "OPENAI_API_KEY": "sk-scale-out",
+        "LLM_MODEL": "gpt-4o-mini",
+        "LLM_MAX_RETRIES": "0",
+        "CHAT_CHECKPOINT_INTERVAL": "0.3",
+        "CHAT_STALE_AFTER": "2",
+        "STATIC_ROOT": str(tmp_path_factory.mktemp("static")),
+    }
+    manage = [sys.executable, "manage.py"]
+    for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
+        subprocess.run([*manage, *command], cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*manage, "createsuperuser", "--noinput", "--username=alice", "--email=a@example.org"],
+        cwd=ROOT, env=env | {"DJANGO_SUPERUSER_PASSWORD": PASSWORD}, check=True,
+        capture_output=True,
+    )  # fmt: skip
+    cluster = Cluster(env, [free_port(), free_port()])
+    cluster.start(0)
+    cluster.start(1)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def upstream(cluster_upstream) -> FakeUpstream:
+    cluster_upstream.script.clear()
+    cluster_upstream.requests.clear()
+    return cluster_upstream
+
+
+class Browser:
+    """A logged-in HTTP client for one server: the cookies a browser tab would carry."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.http = httpx2.Client(base_url=base, follow_redirects=False, timeout=10)
+        page = self.http.get("/accounts/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        response = self.http.post(
+            "/accounts/login/",
+            data={"username": "alice", "password": PASSWORD, "csrfmiddlewaretoken": token},
+        )
+        assert response.status_code == 302, response.text
+
+    def csrf_post(self, path: str, data: dict | None = None) -> httpx2.Response:
+        page = self.http.get("/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        return self.http.post(path, data={**(data or {}), "csrfmiddlewaretoken": token})
+
+    def new_conversation(self) -> int:
+        response = self.csrf_post("/conversations/new/")
+        return int(re.search(r"/conversations/(\d+)/", response.headers["location"]).group(1))
+
+    @property
+    def cookie(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
+
+    def socket(self, conversation_id: int):
+        import websockets
+
+        url = self.base.replace("http://", "ws://") + f"/ws/conversations/{conversation_id}/"
+        return websockets.connect(
+            url, additional_headers={"Cookie": self.cookie, "Origin": self.base}
+        )
+
+
+async def frames_until(ws, marker: str, timeout: float = 15) -> list[str]:
+    frames = []
+    async with asyncio.timeout(timeout):
+        while True:
+            frames.append(await ws.recv())
+            if marker in frames[-1]:
+                return frames
+
+
+async def send(ws, **payload) -> None:
+    await ws.send(json.dumps(payload))
