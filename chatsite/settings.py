@@ -170,6 +170,15 @@ CHAT_STALE_AFTER = env.float("CHAT_STALE_AFTER", default=10.0)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=20000)
 CHAT_DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
+# Long conversations: the history sent with each turn (running summary plus recent
+# messages verbatim) is kept under CHAT_HISTORY_TOKENS; 0 derives it from the model's
+# context window (LLM_CONTEXT_WINDOW, 0 = known size for the model, else 8192). Past
+# the budget, or past CHAT_HISTORY_MAX_MESSAGES recent messages, the older part is
+# folded into the summary after the reply.
+LLM_CONTEXT_WINDOW = env.int("LLM_CONTEXT_WINDOW", default=0)
+CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=0)
+CHAT_HISTORY_MAX_MESSAGES = env.int("CHAT_HISTORY_MAX_MESSAGES", default=20)
+
 # Structured outputs: the most text sent for contact extraction in one go, and whether
 # conversations are classified in the background after their first message.
 CONTACTS_MAX_TEXT_CHARS = env.int("CONTACTS_MAX_TEXT_CHARS", default=20000)

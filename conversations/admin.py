@@ -4,7 +4,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from conversations import classification
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, Summary
 
 
 class ConfidenceFilter(admin.SimpleListFilter):
@@ -49,6 +49,26 @@ class MessageInline(admin.TabularInline):
         return False
 
 
+class SummaryInline(admin.TabularInline):
+    model = Summary
+    fields = ("status", "covers", "folded_messages", "text", "tokens", "model", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Covers")
+    def covers(self, obj: Summary) -> str:
+        return summary_range(obj)
+
+
+def summary_range(summary: Summary) -> str:
+    return f"messages up to #{summary.up_to_message_id}"
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = (
@@ -67,7 +87,7 @@ class ConversationAdmin(admin.ModelAdmin):
     search_fields = ("title", "owner__username", "messages__content")
     raw_id_fields = ("owner",)
     date_hierarchy = "created_at"
-    inlines = [MessageInline]
+    inlines = [MessageInline, SummaryInline]
     actions = ["reclassify"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -98,3 +118,28 @@ class MessageAdmin(admin.ModelAdmin):
     search_fields = ("content", "conversation__title")
     raw_id_fields = ("conversation",)
     readonly_fields = ("created_at", "updated_at")
+
+
+@admin.register(Summary)
+class SummaryAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "conversation",
+        "status",
+        "covers",
+        "folded_messages",
+        "tokens",
+        "prompt_tokens",
+        "completion_tokens",
+        "model",
+        "created_at",
+    )
+    list_filter = ("status", "model", "created_at")
+    list_select_related = ("conversation",)
+    search_fields = ("text", "error", "conversation__title")
+    raw_id_fields = ("conversation",)
+    readonly_fields = ("created_at",)
+
+    @admin.display(ordering="up_to_message_id", description="Covers")
+    def covers(self, obj: Summary) -> str:
+        return summary_range(obj)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from conversations import summaries
+
 logger = logging.getLogger(__name__)
 
 AfterReplyHook = Callable[[int, int], Awaitable[None]]
@@ -19,7 +21,7 @@ def after_reply_hooks() -> list[AfterReplyHook]:
     """The hooks, in the order they run."""
     from conversations.classification import classify_new_conversation
 
-    return [classify_new_conversation]
+    return [summaries.update_summary, classify_new_conversation]
 
 
 async def after_reply(conversation_id: int, reply_id: int) -> None:

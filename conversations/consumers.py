@@ -14,7 +14,7 @@ from django.http import Http404
 from django.template.loader import render_to_string
 
 from conversations import classification, services
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, Summary
 
 # Close codes sent before the handshake completes (the browser sees a refused socket).
 UNAUTHENTICATED = 4401
@@ -95,6 +95,17 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self._send_html(
             "conversations/_classification.html",
             conversation=classification.apply_event(self.conversation, event),
+            oob=True,
+        )
+
+    async def summary_updated(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_summary_marker.html",
+            summary=Summary(
+                pk=event["summary"]["id"],
+                up_to_message_id=event["summary"]["up_to_message_id"],
+                text=event["summary"]["text"],
+            ),
             oob=True,
         )
 

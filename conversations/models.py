@@ -158,3 +158,63 @@ class Message(models.Model):
             error=data.get("error", ""),
             model=data.get("model", ""),
         )
+
+
+class SummaryQuerySet(models.QuerySet):
+    def complete(self) -> SummaryQuerySet:
+        return self.filter(status=Summary.Status.COMPLETE)
+
+    def current(self) -> Summary | None:
+        """The summary the next prompt carries: the newest complete one."""
+        return self.complete().order_by("-up_to_message_id", "-id").first()
+
+
+class Summary(models.Model):
+    """The running summary of a conversation's older messages (those up to message id N).
+
+    Each new summary folds in the previous one, so only the newest complete row is sent
+    to the model. A failed attempt is kept as a row too, so staff can see it.
+    """
+
+    class Status(models.TextChoices):
+        COMPLETE = "complete", "Complete"
+        FAILED = "failed", "Failed"
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="summaries"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.COMPLETE)
+    # A plain id, not a foreign key: messages and summaries are cleared together.
+    up_to_message_id = models.PositiveBigIntegerField(
+        help_text="The summary covers every message up to and including this id."
+    )
+    folded_messages = models.PositiveIntegerField(
+        default=0, help_text="How many messages this step folded into the summary."
+    )
+    text = models.TextField(blank=True)
+    tokens = models.PositiveIntegerField(default=0, help_text="Tokens of the summary text.")
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    model = models.CharField(max_length=100, blank=True, help_text="The model that wrote it.")
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = SummaryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "summaries"
+        indexes = [
+            # Every prompt looks up the conversation's newest complete summary.
+            models.Index(
+                fields=["conversation", "status", "-up_to_message_id"],
+                name="summary_current_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Summary up to message {self.up_to_message_id} ({self.get_status_display()})"
+
+    @property
+    def dom_id(self) -> str:
+        return f"summary-{self.pk}"

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
+from conversations import summaries
 from conversations.models import Conversation, Message
 
 TITLE_LENGTH = 60
@@ -56,11 +57,13 @@ def delete_conversation(user, conversation_id: int) -> None:
 
 
 def clear_history(user, conversation_id: int) -> Conversation:
-    """Delete every message; the conversation and its system prompt stay."""
+    """Delete every message and summary; the conversation and its system prompt stay."""
     conversation = get_conversation_for_user(user, conversation_id)
     if conversation.messages.streaming().exists():
         raise ValidationError("Stop the reply before clearing the history.")
-    conversation.messages.all().delete()
+    with transaction.atomic():
+        conversation.summaries.all().delete()
+        conversation.messages.all().delete()
     return conversation
 
 
@@ -107,12 +110,10 @@ def _title_from(text: str) -> str:
 
 
 def prompt_messages(conversation: Conversation, *, before_id: int) -> list[dict]:
-    """What the model is sent: the system prompt, then the history as the user saw it."""
+    """What the model is sent: the system prompt first, then the running summary of older
+    messages (if any), then the recent messages verbatim, ending with the new one."""
     messages = [{"role": "system", "content": conversation.system_prompt}]
-    history = conversation.messages.filter(pk__lt=before_id).exclude(
-        role=Message.Role.ASSISTANT, content=""
-    )
-    messages += [{"role": m.role, "content": m.content} for m in history]
+    messages += summaries.history_messages(conversation, before_id=before_id)
     return messages
 
 

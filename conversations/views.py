@@ -63,6 +63,7 @@ def detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
         "conversation": conversation,
         "chat_messages": chat,
         "streaming": any(m.is_streaming for m in chat),
+        "summary": conversation.summaries.current(),
     }
     return render(request, "conversations/detail.html", context)
 

@@ -12,6 +12,7 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,6 +36,8 @@ class Reply:
     # Tool calls to answer with: [{"name": ..., "arguments": "<json text>"}, ...]
     tool_calls: list[dict[str, str]] = field(default_factory=list)
     refusal: str | None = None
+    # Hold the answer until the test sets this event (no wall-clock waits in tests).
+    wait_for: threading.Event | None = None
 
     def wire_tool_calls(self) -> list[dict[str, Any]]:
         return [
@@ -68,6 +71,9 @@ class FakeUpstream:
         self.structured_script: deque[Reply] = deque()
         self.default = Reply()
         self.requests: list[dict[str, Any]] = []
+        # Answer some requests by what they are, whatever the script holds: each is
+        # called with the request body and returns a Reply or None to pass it on.
+        self.responders: list[Callable[[dict[str, Any]], Reply | None]] = []
         self.keep_requests = True
         self.disconnects = 0
         self._lock = threading.Lock()
@@ -99,6 +105,10 @@ class FakeUpstream:
         with self._lock:
             if self.keep_requests:
                 self.requests.append(body)
+            for responder in self.responders:
+                reply = responder(body)
+                if reply is not None:
+                    return reply
             script = self.structured_script if "response_format" in body else self.script
             return script.popleft() if script else self.default
 
@@ -141,6 +151,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length) or b"{}")
         body["_headers"] = dict(self.headers)
         reply = self.fake.next_reply(body)
+        if reply.wait_for is not None:
+            reply.wait_for.wait(timeout=30)
         try:
             if reply.status != 200:
                 self._send_error(reply)
