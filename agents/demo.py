@@ -34,11 +34,12 @@ Responder = Callable[[dict[str, Any]], DemoAnswer | None]
 
 def responders() -> list[Responder]:
     # Imported here: these modules import this one.
+    from agents import demo_tools
     from agents.demo_memory import summary_responder
     from agents.demo_structured import structured_responder
 
     # The structured responder answers only json_schema requests, so it goes first.
-    return [structured_responder, summary_responder]
+    return [structured_responder, summary_responder, demo_tools.respond]
 
 
 def answer(body: dict[str, Any]) -> DemoAnswer:

@@ -77,3 +77,53 @@ class Parsed:
     value: object
     usage: Usage
     model: str
+
+
+# What the agent loop adds on top of a model call's events (see agents/loop.py).
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRound:
+    """A response ended in tool calls; `text` is what it said before them."""
+
+    text: str
+    calls: tuple[ToolCall, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """A tool call's answer, as sent back to the model (`ok` is False for errors)."""
+
+    call: ToolCall
+    content: str
+    ok: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmationNeeded:
+    """A sensitive call that must wait for the owner's decision; it has not run."""
+
+    call: ToolCall
+    arguments: dict
+
+
+@dataclass(frozen=True, slots=True)
+class NextRound:
+    """Every tool call of the round is answered; the model is asked again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Paused:
+    """The turn waits for confirmations; it resumes once they are decided."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoundCapReached:
+    """The model kept calling tools for `rounds` rounds without answering."""
+
+    rounds: int
+
+
+AgentEvent = (
+    Event | ToolRound | ToolResult | ConfirmationNeeded | NextRound | Paused | RoundCapReached
+)

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "accounts",
     "agents",
     "conversations",
+    "payments",
     "contacts",
 ]
 
@@ -170,6 +171,20 @@ CHAT_STALE_AFTER = env.float("CHAT_STALE_AFTER", default=10.0)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=20000)
 CHAT_DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
+# Agent tools. Sensitive tools never run without the owner's confirmation; the model
+# cannot change this list. A turn runs at most AGENT_MAX_ROUNDS model calls, and a
+# confirmation left undecided for AGENT_CONFIRMATION_TTL seconds expires.
+AGENT_SENSITIVE_TOOLS = env.list(
+    "AGENT_SENSITIVE_TOOLS", default=["delete_conversation", "send_email", "make_payment"]
+)
+AGENT_MAX_ROUNDS = env.int("AGENT_MAX_ROUNDS", default=8)
+AGENT_CONFIRMATION_TTL = env.int("AGENT_CONFIRMATION_TTL", default=15 * 60)
+AGENT_SEARCH_RESULTS = 5
+# Email the send_email tool goes out through: console in development, smtp:// in production.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="chat@localhost")
+# The class that carries out payments; the default only records them in the ledger.
+PAYMENT_BACKEND = env.str("PAYMENT_BACKEND", default="payments.backends.RecordOnlyBackend")
 # Long conversations: the history sent with each turn (running summary plus recent
 # messages verbatim) is kept under CHAT_HISTORY_TOKENS; 0 derives it from the model's
 # context window (LLM_CONTEXT_WINDOW, 0 = known size for the model, else 8192). Past

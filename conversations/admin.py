@@ -4,7 +4,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from conversations import classification
-from conversations.models import Conversation, Message, Summary
+from conversations.models import Conversation, Message, Summary, ToolConfirmation
 
 
 class ConfidenceFilter(admin.SimpleListFilter):
@@ -118,6 +118,35 @@ class MessageAdmin(admin.ModelAdmin):
     search_fields = ("content", "conversation__title")
     raw_id_fields = ("conversation",)
     readonly_fields = ("created_at", "updated_at")
+
+
+@admin.register(ToolConfirmation)
+class ToolConfirmationAdmin(admin.ModelAdmin):
+    """The audit trail of sensitive actions: who asked, who decided, what happened."""
+
+    list_display = (
+        "id",
+        "tool_name",
+        "status",
+        "owner",
+        "decided_by",
+        "requested_at",
+        "decided_at",
+        "executed_at",
+        "conversation",
+    )
+    list_filter = ("status", "tool_name")
+    list_select_related = ("owner", "decided_by", "conversation")
+    search_fields = ("tool_name", "summary", "owner__username", "result")
+    date_hierarchy = "requested_at"
+    readonly_fields = [f.name for f in ToolConfirmation._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Decisions are made by the owner in the chat; the trail itself is read-only.
+        return False
 
 
 @admin.register(Summary)

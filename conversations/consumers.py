@@ -13,8 +13,8 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.template.loader import render_to_string
 
-from conversations import classification, services
-from conversations.models import Conversation, Message, Summary
+from conversations import classification, confirmations, services
+from conversations.models import Conversation, Message, Summary, ToolConfirmation
 
 # Close codes sent before the handshake completes (the browser sees a refused socket).
 UNAUTHENTICATED = 4401
@@ -52,10 +52,18 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         user = self.scope["user"]
         try:
-            if content.get("action") == "stop":
+            action = content.get("action")
+            if action == "stop":
                 await services.request_stop(user, self.conversation.pk)
+            elif action in ("confirm", "cancel"):
+                await confirmations.decide(
+                    user,
+                    self.conversation.pk,
+                    content.get("confirmation"),
+                    approve=action == "confirm",
+                )
             else:
-                await services.start_turn(user, self.conversation.pk, content.get("message"))
+                await confirmations.send_message(user, self.conversation.pk, content.get("message"))
         except ValidationError as exc:
             await self._send_html("conversations/_composer_error.html", error=exc.messages[0])
         except Http404:
@@ -95,6 +103,30 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self._send_html(
             "conversations/_classification.html",
             conversation=classification.apply_event(self.conversation, event),
+            oob=True,
+        )
+
+    async def turn_resumed(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_turn_resumed.html", reply=Message.from_event(event["reply"])
+        )
+        self._watch()
+
+    async def message_appended(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_appended.html", message=Message.from_event(event["message"])
+        )
+
+    async def confirmation_requested(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_appended.html",
+            confirmation=ToolConfirmation.from_event(event["confirmation"]),
+        )
+
+    async def confirmation_changed(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_confirmation.html",
+            confirmation=ToolConfirmation.from_event(event["confirmation"]),
             oob=True,
         )
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -95,6 +95,7 @@ class Message(models.Model):
     class Role(models.TextChoices):
         USER = "user", "User"
         ASSISTANT = "assistant", "Assistant"
+        TOOL = "tool", "Tool"
 
     class Status(models.TextChoices):
         COMPLETE = "complete", "Complete"
@@ -113,6 +114,12 @@ class Message(models.Model):
     model = models.CharField(max_length=100, blank=True, help_text="The model that served it.")
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # An assistant message's tool calls ([{"id", "name", "arguments"}]); a tool message
+    # answers one of them by `tool_call_id` and repeats its name and arguments for display.
+    tool_calls = models.JSONField(default=list, blank=True)
+    tool_call_id = models.CharField(max_length=100, blank=True)
+    tool_name = models.CharField(max_length=100, blank=True)
+    tool_arguments = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     # Doubles as the streaming heartbeat: every checkpoint moves it.
     updated_at = models.DateTimeField(default=timezone.now)
@@ -146,6 +153,10 @@ class Message(models.Model):
             "status": self.status,
             "error": self.error,
             "model": self.model,
+            "tool_calls": self.tool_calls,
+            "tool_call_id": self.tool_call_id,
+            "tool_name": self.tool_name,
+            "tool_arguments": self.tool_arguments,
         }
 
     @classmethod
@@ -157,6 +168,114 @@ class Message(models.Model):
             status=data["status"],
             error=data.get("error", ""),
             model=data.get("model", ""),
+            tool_calls=data.get("tool_calls", []),
+            tool_call_id=data.get("tool_call_id", ""),
+            tool_name=data.get("tool_name", ""),
+            tool_arguments=data.get("tool_arguments", ""),
+        )
+
+
+class ToolConfirmationQuerySet(models.QuerySet):
+    def for_user(self, user) -> ToolConfirmationQuerySet:
+        """Only confirmations of `user`'s own conversations."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(owner=user)
+
+    def pending(self) -> ToolConfirmationQuerySet:
+        return self.filter(status=ToolConfirmation.Status.PENDING)
+
+
+class ToolConfirmation(models.Model):
+    """A sensitive tool call waiting for (or decided by) the conversation's owner.
+
+    It outlives its conversation (a deleted conversation keeps its audit trail), so the
+    owner is kept on the row itself.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for you"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Cancelled"
+        EXPIRED = "expired", "Expired"
+        EXECUTED = "executed", "Done"
+        FAILED = "failed", "Failed"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tool_confirmations"
+    )
+    conversation = models.ForeignKey(
+        Conversation,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="confirmations",
+    )
+    # The assistant message whose tool call this is.
+    message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="confirmations"
+    )
+    tool_call_id = models.CharField(max_length=100)
+    tool_name = models.CharField(max_length=100)
+    arguments = models.JSONField(default=dict)
+    summary = models.CharField(max_length=500, help_text="What will happen, in plain words.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    requested_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    executed_at = models.DateTimeField(null=True, blank=True)
+    result = models.TextField(blank=True)
+
+    objects = ToolConfirmationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # "Is anything waiting in this conversation?" on every message sent.
+            models.Index(fields=["conversation", "status"], name="confirmation_pending_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tool_name} ({self.status})"
+
+    @property
+    def dom_id(self) -> str:
+        return f"confirmation-{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        """Still decidable: pending and not past its expiry."""
+        return self.status == self.Status.PENDING and timezone.now() < self.expires_at
+
+    def as_event(self) -> dict:
+        """The fields a card needs, small enough for the channel layer."""
+        return {
+            "id": self.pk,
+            "tool_name": self.tool_name,
+            "arguments": self.arguments,
+            "summary": self.summary,
+            "status": self.status,
+            "result": self.result,
+            "expires_at": self.expires_at.isoformat(),
+        }
+
+    @classmethod
+    def from_event(cls, data: dict) -> ToolConfirmation:
+        return cls(
+            pk=data["id"],
+            tool_name=data["tool_name"],
+            arguments=data["arguments"],
+            summary=data["summary"],
+            status=data["status"],
+            result=data["result"],
+            expires_at=datetime.fromisoformat(data["expires_at"]),
         )
 
 

@@ -16,10 +16,20 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
-from agents import gateway
+from agents import loop
 from agents.errors import GatewayError
-from agents.events import CallContext, Finished, TextDelta, Usage
-from conversations import background
+from agents.events import (
+    CallContext,
+    ConfirmationNeeded,
+    Finished,
+    NextRound,
+    RoundCapReached,
+    TextDelta,
+    ToolResult,
+    ToolRound,
+    Usage,
+)
+from conversations import background, confirmations, tool_turns
 from conversations.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
@@ -67,7 +77,7 @@ class ReplyRun:
         ]
         status, error = Message.Status.COMPLETE, ""
         try:
-            await self._generate()
+            error = await self._generate()
         except GatewayError as exc:
             status, error = Message.Status.FAILED, exc.message
         except asyncio.CancelledError:
@@ -82,14 +92,20 @@ class ReplyRun:
             await self.layer.group_discard(self.conversation.control_group_name, control)
         await self._finish(status, error)
 
-    async def _generate(self) -> None:
+    async def _generate(self) -> str:
+        """Run the agent loop; returns a notice for the reply ("" when all went well)."""
         context = CallContext(
             purpose="chat",
             user_id=self.conversation.owner_id,
             conversation_id=self.conversation.pk,
         )
-        stream = gateway.stream_chat(self.history, model=self.conversation.model, context=context)
-        async for event in stream:
+        events = loop.run_agent(
+            self.history,
+            model=self.conversation.model,
+            context=context,
+            tool_context=tool_turns.tool_context(self.conversation),
+        )
+        async for event in events:
             if isinstance(event, TextDelta):
                 self.parts.append(event.text)
                 self.wake.set()
@@ -98,6 +114,29 @@ class ReplyRun:
                 self.reply.completion_tokens = event.completion_tokens
             elif isinstance(event, Finished):
                 self.reply.model = event.model
+            elif isinstance(event, RoundCapReached):
+                return f"Stopped after {event.rounds} rounds of tool calls without an answer."
+            else:
+                await self._on_tool_event(event)
+        return ""
+
+    async def _on_tool_event(self, event: object) -> None:
+        """Tool rounds: store the calls, show each result or card, then a fresh reply."""
+        if isinstance(event, ToolRound):
+            self.reply.tool_calls = [loop.call_dict(c) for c in event.calls]
+            await Message.objects.filter(pk=self.reply.pk).aupdate(tool_calls=self.reply.tool_calls)
+        elif isinstance(event, ToolResult):
+            await tool_turns.record_result(self.conversation, event)
+        elif isinstance(event, ConfirmationNeeded):
+            await confirmations.request(self.conversation, self.reply, event)
+        elif isinstance(event, NextRound):
+            await self._finish(Message.Status.COMPLETE, "", final=False)
+            self.reply = await tool_turns.open_reply(self.conversation)
+            self.parts, self.sent = [], 0
+            await self.layer.group_send(
+                self.conversation.group_name,
+                {"type": "turn.resumed", "reply": self.reply.as_event()},
+            )
 
     async def _pump(self) -> None:
         """Send new text to the group: the first delta at once, then batched."""
@@ -138,7 +177,7 @@ class ReplyRun:
             {"type": event_type, "message_id": self.reply.pk, **data},
         )
 
-    async def _finish(self, status: str, error: str) -> None:
+    async def _finish(self, status: str, error: str, *, final: bool = True) -> None:
         reply = self.reply
         reply.content, reply.status, reply.error = self.text, status, error
         reply.updated_at = timezone.now()
@@ -150,9 +189,11 @@ class ReplyRun:
             model=reply.model,
             prompt_tokens=reply.prompt_tokens,
             completion_tokens=reply.completion_tokens,
+            tool_calls=reply.tool_calls,
             updated_at=reply.updated_at,
         )
         await self.layer.group_send(
             self.conversation.group_name, {"type": "turn.finished", "reply": reply.as_event()}
         )
-        spawn(background.after_reply(self.conversation.pk, reply.pk))
+        if final:
+            spawn(background.after_reply(self.conversation.pk, reply.pk))

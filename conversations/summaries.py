@@ -18,7 +18,8 @@ from django.db import transaction
 from agents import gateway, memory
 from agents.errors import GatewayError
 from agents.events import CallContext
-from conversations.models import Conversation, Message, Summary
+from conversations import tool_turns
+from conversations.models import Conversation, Message, Summary, ToolConfirmation
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ def recent_messages(conversation: Conversation, summary: Summary | None):
     after = summary.up_to_message_id if summary else 0
     return (
         conversation.messages.filter(pk__gt=after)
-        .exclude(role=Message.Role.ASSISTANT, content="")
+        .exclude(role=Message.Role.ASSISTANT, content="", tool_calls=[])
         .order_by("pk")
     )
 
@@ -40,7 +41,8 @@ def history_messages(conversation: Conversation, *, before_id: int) -> list[dict
     recent = _entries(recent_messages(conversation, summary).filter(pk__lt=before_id))
     # Folding normally keeps this under the budget; twice the budget is the hard stop.
     recent = memory.newest_within(recent, 2 * memory.history_budget(conversation.model))
-    return messages + [{"role": e.role, "content": e.content} for e in recent]
+    # Tool calls and their answers go back with the text (see conversations.tool_turns).
+    return messages + tool_turns.entries_to_prompt(recent)
 
 
 def _entries(messages) -> list[memory.Entry]:
@@ -55,7 +57,15 @@ def first_protected_message_id(conversation: Conversation) -> int | None:
     confirmation, the message a pending confirmation belongs to.
     """
     streaming = conversation.messages.streaming().order_by("pk").first()
-    return streaming.pk if streaming else None
+    waiting = (
+        ToolConfirmation.objects.pending()
+        .filter(conversation=conversation, message__isnull=False)
+        .order_by("message_id")
+        .values_list("message_id", flat=True)
+        .first()
+    )
+    protected = [pk for pk in (streaming.pk if streaming else None, waiting) if pk is not None]
+    return min(protected, default=None)
 
 
 @dataclass(frozen=True)

@@ -11,4 +11,9 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/delete/", views.delete, name="delete"),
     path("conversations/<int:conversation_id>/clear/", views.clear, name="clear"),
     path("conversations/<int:conversation_id>/classify/", views.classify, name="classify"),
+    path(
+        "conversations/<int:conversation_id>/confirmations/<int:confirmation_id>/",
+        views.decide_confirmation,
+        name="decide_confirmation",
+    ),
 ]

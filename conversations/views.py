@@ -6,12 +6,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from conversations import classification, services
+from conversations import classification, confirmations, services
 from conversations.forms import ConversationForm, RenameForm
 from conversations.models import Conversation
 
@@ -58,7 +59,10 @@ def create(request: HttpRequest) -> HttpResponse:
 def detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = services.get_conversation_for_user(request.user, conversation_id)
     services.recover_stale_replies(conversation.pk)
-    chat = conversation.messages.all()
+    # Confirmation cards are drawn from the database, so they survive a restart.
+    chat = conversation.messages.prefetch_related(
+        Prefetch("confirmations", to_attr="prefetched_confirmations")
+    )
     context = _sidebar(request, conversation) | {
         "conversation": conversation,
         "chat_messages": chat,
@@ -115,3 +119,21 @@ def classify(request: HttpRequest, conversation_id: int) -> HttpResponse:
     if request.htmx:
         return render(request, "conversations/_classification.html", {"conversation": conversation})
     return redirect(conversation)
+
+
+@login_required
+@require_POST
+async def decide_confirmation(
+    request: HttpRequest, conversation_id: int, confirmation_id: int
+) -> HttpResponse:
+    """Confirm or cancel a sensitive action (the same as its buttons over the websocket)."""
+    decision = request.POST.get("decision")
+    if decision not in ("confirm", "cancel"):
+        return HttpResponseBadRequest("decision must be confirm or cancel")
+    user = await request.auser()
+    confirmation = await confirmations.decide(
+        user, conversation_id, confirmation_id, approve=decision == "confirm"
+    )
+    if request.htmx:
+        return render(request, "conversations/_confirmation.html", {"confirmation": confirmation})
+    return redirect("conversations:detail", conversation_id)

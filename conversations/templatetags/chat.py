@@ -1,8 +1,11 @@
+import json
+
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
 from agents.gateway import model_label as _model_label
 from conversations.rendering import render_markdown
+from conversations.tool_turns import pretty_arguments as _pretty_arguments
 
 register = template.Library()
 
@@ -16,3 +19,11 @@ def markdown(text: str) -> SafeString:
 @register.filter
 def model_label(model: str) -> str:
     return _model_label(model)
+
+
+@register.filter
+def pretty_arguments(arguments: object) -> str:
+    """Tool arguments (JSON text or already parsed) as indented JSON."""
+    if not isinstance(arguments, str):
+        return json.dumps(arguments, indent=2, ensure_ascii=False)
+    return _pretty_arguments(arguments)

@@ -1,0 +1,117 @@
+"""The agent loop: ask the model, run the tools it calls, ask again, until it answers.
+
+`run_agent` is an async generator of typed events (agents/events.py). It never runs a
+sensitive tool: such a call becomes `ConfirmationNeeded` and the turn pauses, to be
+resumed by the owner's decision (conversations/confirmations.py). Unknown tools, bad
+arguments and tool failures go back to the model as tool results; none ends the turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.conf import settings
+
+from agents import gateway, tools
+from agents.events import (
+    AgentEvent,
+    CallContext,
+    ConfirmationNeeded,
+    NextRound,
+    Paused,
+    RoundCapReached,
+    TextDelta,
+    ToolCall,
+    ToolCalls,
+    ToolResult,
+    ToolRound,
+)
+from agents.tools import ToolContext, ToolError
+
+CAP_RESULT = "Not run: the assistant reached its limit of tool rounds for this turn."
+
+
+async def run_agent(
+    messages: list[dict[str, Any]],
+    *,
+    model: str,
+    context: CallContext,
+    tool_context: ToolContext,
+    max_rounds: int | None = None,
+) -> AsyncIterator[AgentEvent]:
+    """Model, tools, model again, at most `max_rounds` model calls (AGENT_MAX_ROUNDS)."""
+    messages = list(messages)
+    max_rounds = max_rounds or settings.AGENT_MAX_ROUNDS
+    schemas = tools.schemas()
+    for round_number in range(1, max_rounds + 1):
+        text: list[str] = []
+        calls: tuple[ToolCall, ...] = ()
+        stream = gateway.stream_chat(messages, model=model, context=context, tools=schemas)
+        async for event in stream:
+            if isinstance(event, ToolCalls):
+                calls = event.calls
+                continue
+            if isinstance(event, TextDelta):
+                text.append(event.text)
+            yield event
+        if not calls:
+            return
+        yield ToolRound("".join(text), calls)
+        messages.append(assistant_message("".join(text), [call_dict(c) for c in calls]))
+        if round_number == max_rounds:
+            for call in calls:
+                yield ToolResult(call, CAP_RESULT, ok=False)
+            yield RoundCapReached(max_rounds)
+            return
+        outcomes = await run_calls(calls, tool_context)
+        for outcome in outcomes:
+            yield outcome
+            if isinstance(outcome, ToolResult):
+                messages.append(tool_message(outcome.call.id, outcome.content))
+        if any(isinstance(o, ConfirmationNeeded) for o in outcomes):
+            yield Paused()
+            return
+        yield NextRound()
+
+
+async def run_calls(
+    calls: tuple[ToolCall, ...], context: ToolContext
+) -> list[ToolResult | ConfirmationNeeded]:
+    """Run a response's calls side by side; sensitive ones only become requests."""
+    return list(await asyncio.gather(*(run_call(call, context) for call in calls)))
+
+
+async def run_call(call: ToolCall, context: ToolContext) -> ToolResult | ConfirmationNeeded:
+    try:
+        tool = tools.get_tool(call.name)
+        arguments = tool.parse_arguments(call.arguments)
+    except ToolError as exc:
+        return ToolResult(call, f"Error: {exc}", ok=False)
+    if tool.is_sensitive:
+        return ConfirmationNeeded(call, arguments)
+    content = await tools.call(tool, arguments, context)
+    return ToolResult(call, content, ok=not content.startswith("Error:"))
+
+
+def call_dict(call: ToolCall) -> dict[str, str]:
+    """A tool call as stored with its message: {"id", "name", "arguments"}."""
+    return {"id": call.id, "name": call.name, "arguments": call.arguments}
+
+
+def assistant_message(text: str, calls: list[dict[str, str]]) -> dict[str, Any]:
+    """An assistant turn with tool calls (as `call_dict`s), as the chat API wants it."""
+    wire = [
+        {
+            "id": c["id"],
+            "type": "function",
+            "function": {"name": c["name"], "arguments": c["arguments"]},
+        }
+        for c in calls
+    ]
+    return {"role": "assistant", "content": text or None, "tool_calls": wire}
+
+
+def tool_message(call_id: str, content: str) -> dict[str, Any]:
+    return {"role": "tool", "tool_call_id": call_id, "content": content}
