@@ -69,6 +69,8 @@ class FakeUpstream:
         # Structured-output requests (background classification, extraction) take their
         # answers from a queue of their own, so they never take a chat turn's reply.
         self.structured_script: deque[Reply] = deque()
+        # ... and are logged apart too, so counts of chat requests stay what a turn sent.
+        self.structured_log: list[dict[str, Any]] = []
         self.default = Reply()
         self.requests: list[dict[str, Any]] = []
         # Answer some requests by what they are, whatever the script holds: each is
@@ -104,7 +106,8 @@ class FakeUpstream:
     def next_reply(self, body: dict[str, Any]) -> Reply:
         with self._lock:
             if self.keep_requests:
-                self.requests.append(body)
+                log = self.structured_log if "response_format" in body else self.requests
+                log.append(body)
             for responder in self.responders:
                 reply = responder(body)
                 if reply is not None:
@@ -116,7 +119,7 @@ class FakeUpstream:
         """The requests that asked for the JSON schema named `schema`."""
         return [
             body
-            for body in self.requests
+            for body in self.structured_log
             if (body.get("response_format") or {}).get("json_schema", {}).get("name") == schema
         ]
 

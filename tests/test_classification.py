@@ -35,7 +35,8 @@ async def test_first_message_is_classified_after_the_reply_streamed(
     classifying = first_index(frames, "Classifying")
     assert first_token < finished < classifying < first_index(frames, "badge--billing")
     assert "Billing · 90%" in frames[-1]
-    chat, classify = fake_upstream.requests
+    (chat,) = fake_upstream.requests
+    (classify,) = fake_upstream.structured_requests("Classification")
     assert chat.get("stream") and "response_format" not in chat
     assert classify["response_format"]["json_schema"]["name"] == "Classification"
     assert "User: Where is my invoice?" in classify["messages"][-1]["content"]
@@ -81,7 +82,7 @@ async def test_background_classification_can_be_switched_off(settings, fake_upst
     settings.CLASSIFY_CONVERSATIONS = False
     message = await conversation.messages.acreate(role=Message.Role.USER, content="invoice")
     await background.after_reply(conversation.pk, message.pk)
-    assert fake_upstream.requests == []
+    assert fake_upstream.requests == fake_upstream.structured_log == []
 
 
 def test_owner_can_classify_again_on_request(logged_in, conversation, fake_upstream):
@@ -133,7 +134,7 @@ def test_other_user_cannot_classify_a_conversation(client, other_user, conversat
     client.force_login(other_user)
     response = client.post(reverse("conversations:classify", args=[conversation.pk]))
     assert response.status_code == 404
-    assert fake_upstream.requests == []
+    assert fake_upstream.requests == fake_upstream.structured_log == []
 
 
 def test_badge_shows_on_the_conversation_page(logged_in, conversation):

@@ -75,7 +75,7 @@ def test_duplicates_without_email_merge_by_phone(logged_in, user, fake_upstream)
 def test_empty_text_says_no_contacts_found_without_asking_the_model(logged_in, fake_upstream):
     response = extract(logged_in, "   ")
     assert "No contacts found." in response.content.decode()
-    assert fake_upstream.requests == []
+    assert fake_upstream.requests == fake_upstream.structured_log == []
 
 
 def test_a_model_finding_nothing_says_no_contacts_found(logged_in, fake_upstream):
@@ -90,7 +90,7 @@ def test_text_over_the_limit_is_refused_with_the_limit(logged_in, settings, fake
     response = extract(logged_in, "x" * 101)
     assert response.status_code == 400
     assert "the limit is 100" in response.content.decode()
-    assert fake_upstream.requests == []
+    assert fake_upstream.requests == fake_upstream.structured_log == []
 
 
 @pytest.mark.parametrize(
@@ -130,7 +130,7 @@ def test_extract_contacts_from_a_message(logged_in, user, conversation, fake_ups
     assert "Found 1 contact: 1 new" in response.content.decode()
     contact = Contact.objects.for_user(user).get()
     assert contact.source_message == message
-    (request,) = fake_upstream.requests
+    (request,) = fake_upstream.structured_requests("ContactList")
     assert request["messages"][-1]["content"] == "Ask Ann Lee: ann@example.com"
 
 
@@ -139,7 +139,7 @@ def test_other_users_message_is_404_and_never_sent(client, other_user, conversat
     client.force_login(other_user)
     response = client.post(reverse("contacts:extract_message", args=[message.pk]))
     assert response.status_code == 404
-    assert fake_upstream.requests == []
+    assert fake_upstream.requests == fake_upstream.structured_log == []
 
 
 def test_contacts_page_lists_and_searches_only_own_contacts(logged_in, user, other_user):
