@@ -266,7 +266,9 @@ async def test_pending_confirmation_is_decided_with_no_running_reply(
     socket, _ = await ask(user, conversation)
     await socket.disconnect()
     await asyncio.sleep(0.05)
-    assert not [t for t in replies._running if not t.done()]
+    # After-reply work (classification) may still run; no reply may.
+    running = [t for t in replies._running if not t.done()]
+    assert not [t for t in running if t.get_coro().__name__ != "after_reply"]
 
     fresh, _ = await open_socket(user, conversation.pk)
     confirmation = await pending_confirmation()
