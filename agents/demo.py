@@ -37,9 +37,10 @@ def responders() -> list[Responder]:
     from agents import demo_tools
     from agents.demo_memory import summary_responder
     from agents.demo_structured import structured_responder
+    from agents.demo_usage import usage_responder
 
     # The structured responder answers only json_schema requests, so it goes first.
-    return [structured_responder, summary_responder, demo_tools.respond]
+    return [structured_responder, summary_responder, demo_tools.respond, usage_responder]
 
 
 def answer(body: dict[str, Any]) -> DemoAnswer:

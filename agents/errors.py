@@ -21,6 +21,17 @@ class StreamCut(GatewayError):
         super().__init__("The model's reply was cut off before it finished.", retryable=True)
 
 
+class Blocked(GatewayError):
+    """The call was refused before reaching the upstream: budget spent or rate limited.
+
+    `retry_after` is how many seconds until trying again can help (None: not soon).
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class StructuredOutputError(GatewayError):
     """A structured-output call answered, but not with a usable result.
 

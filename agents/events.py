@@ -1,6 +1,7 @@
 """Typed events that a model call yields, from the gateway up to the chat turn."""
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +15,8 @@ class CallContext:
     user_id: int | None = None
     conversation_id: int | None = None
     bypass_cache: bool = False
+    # The assistant message a chat call answers, so its usage row can point at it.
+    message_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,9 @@ class Usage:
     completion_tokens: int
     cached_tokens: int = 0
     estimated: bool = False
+    # USD, filled in by the gateway; None means the model has no price (unpriced).
+    cost: Decimal | None = None
+    cache_hit: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +73,14 @@ class Completion:
     tool_calls: tuple[ToolCall, ...] = ()
 
 
-Event = TextDelta | ToolCalls | Usage | Finished
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """The call is queued for upstream capacity (the global rate limit) for `seconds`."""
+
+    seconds: float
+
+
+Event = TextDelta | ToolCalls | Usage | Finished | Waiting
 
 
 @dataclass(frozen=True, slots=True)

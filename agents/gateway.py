@@ -7,7 +7,10 @@ into typed events.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import httpx2
@@ -15,8 +18,9 @@ import openai
 import pydantic
 from django.conf import settings
 
-from agents.demo import DemoTransport
-from agents.errors import GatewayError, InvalidOutput, Refused, StreamCut
+from agents import cache, fallback, limits, usage
+from agents.demo import DemoTransport, split_tokens
+from agents.errors import Blocked, GatewayError, InvalidOutput, Refused, StreamCut
 from agents.events import (
     CallContext,
     Completion,
@@ -28,8 +32,25 @@ from agents.events import (
     ToolCalls,
     Usage,
 )
+from agents.models import UsageRecord
+from agents.usage import Call, estimate_prompt_tokens, estimate_tokens
+
+logger = logging.getLogger(__name__)
+Outcome = UsageRecord.Outcome
 
 DEMO_LABEL = "Demo model (offline)"
+
+
+class _Client(openai.AsyncOpenAI):
+    """The SDK client, except that a Retry-After above LLM_RETRY_AFTER_MAX is not
+    waited out: the call fails fast and the fallback chain or the user decides."""
+
+    def _should_retry(self, response: httpx2.Response) -> bool:
+        wait = self._parse_retry_after_header(response.headers)
+        if wait is not None and wait > settings.LLM_RETRY_AFTER_MAX:
+            return False
+        return super()._should_retry(response)
+
 
 _client: openai.AsyncOpenAI | None = None
 
@@ -50,8 +71,8 @@ def _build_client() -> openai.AsyncOpenAI:
     if settings.LLM_DEMO:
         transport = DemoTransport(token_delay=settings.LLM_DEMO_TOKEN_DELAY)
         options["http_client"] = httpx2.AsyncClient(transport=transport)
-        return openai.AsyncOpenAI(api_key="demo", base_url="http://demo.invalid/v1", **options)
-    return openai.AsyncOpenAI(
+        return _Client(api_key="demo", base_url="http://demo.invalid/v1", **options)
+    return _Client(
         api_key=settings.OPENAI_API_KEY or "not-needed",
         base_url=settings.OPENAI_BASE_URL or None,
         **options,
@@ -70,15 +91,6 @@ def model_label(model: str) -> str:
     return DEMO_LABEL if settings.LLM_DEMO else model
 
 
-def estimate_tokens(text: str) -> int:
-    """A rough token count (about four characters a token) for when none is reported."""
-    return max(1, (len(text) + 3) // 4) if text else 0
-
-
-def estimate_prompt_tokens(messages: Iterable[dict[str, Any]]) -> int:
-    return sum(estimate_tokens(str(m.get("content") or "")) + 4 for m in messages)
-
-
 async def stream_chat(
     messages: list[dict[str, Any]],
     *,
@@ -88,8 +100,121 @@ async def stream_chat(
 ) -> AsyncIterator[Event]:
     """Stream one chat completion as events: deltas, tool calls, usage, then `Finished`.
 
-    Raises `GatewayError` (whatever was already yielded is the caller's to keep).
+    Layers, in order: budget, per-user rate limit, response cache, upstream capacity
+    (yielding `Waiting`), fallback chain, upstream; one usage row is written however
+    the call ends. Raises `GatewayError` (whatever was yielded is the caller's to keep).
     """
+    call = Call(context or CallContext(), model, messages)
+    try:
+        await _check_limits(call)
+        key = cache.key_for(call.context, model, messages, tools=tools, stream=True)
+        cached = await cache.get(call.context, key)
+        if cached is not None:
+            async for event in _replay(cached, call):
+                yield event
+            return
+        async for event in limits.wait_for_capacity(estimate_prompt_tokens(messages)):
+            yield event
+        answer = _Answer()
+        async for event in _stream_with_fallback(messages, tools, call):
+            answer.add(event)
+            yield event
+        await cache.put(call.context, key, answer.stored(call))
+    except GatewayError as exc:
+        _failed(call, exc)
+        raise
+    except (asyncio.CancelledError, GeneratorExit):
+        call.outcome = Outcome.STOPPED
+        raise
+    finally:
+        await usage.record(call)
+
+
+async def complete(
+    messages: list[dict[str, Any]],
+    *,
+    model: str,
+    context: CallContext | None = None,
+    tools: list[dict[str, Any]] | None = None,
+) -> Completion:
+    """One non-streamed chat completion (summaries, titles, background work), through
+    the same layers as `stream_chat`."""
+    call = Call(context or CallContext(), model, messages)
+    try:
+        await _check_limits(call)
+        key = cache.key_for(call.context, model, messages, tools=tools, stream=False)
+        cached = await cache.get(call.context, key)
+        if cached is not None:
+            return await _completion_from_cache(cached, call)
+        async for _waiting in limits.wait_for_capacity(estimate_prompt_tokens(messages)):
+            pass
+        result = await _complete_with_fallback(messages, tools, call)
+        await cache.put(call.context, key, _stored_completion(result, call))
+        return result
+    except GatewayError as exc:
+        _failed(call, exc)
+        raise
+    except asyncio.CancelledError:
+        call.outcome = Outcome.STOPPED
+        raise
+    finally:
+        await usage.record(call)
+
+
+async def _check_limits(call: Call) -> None:
+    user_id = call.context.user_id
+    await limits.check_budget(user_id)
+    await limits.check_user_rate(user_id)
+
+
+def _failed(call: Call, exc: GatewayError) -> None:
+    if isinstance(exc, Blocked):
+        call.outcome = Outcome.BLOCKED
+    elif isinstance(exc, StreamCut):
+        call.outcome = Outcome.CUT
+    else:
+        call.outcome = Outcome.ERROR
+    call.error = exc.message
+
+
+async def _stream_with_fallback(
+    messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, call: Call
+) -> AsyncIterator[Event]:
+    """Try each model of the chain until one answers; never after text reached the user."""
+    chain = fallback.chain(call.model_requested)
+    for position, model in enumerate(chain, start=1):
+        try:
+            async for event in _stream_priced(messages, model, tools, call):
+                yield event
+            return
+        except GatewayError as exc:
+            if call.reached_user or position == len(chain) or not fallback.worth_trying_next(exc):
+                raise
+            logger.warning("Model %s failed (%s); trying %s", model, exc.message, chain[position])
+
+
+async def _stream_priced(
+    messages: list[dict[str, Any]], model: str, tools: list[dict[str, Any]] | None, call: Call
+) -> AsyncIterator[Event]:
+    """One model's stream, with the usage priced for the model that served it."""
+    call.model_served = model
+    pending: Usage | None = None
+    async for event in _stream_once(messages, model, tools, call):
+        if isinstance(event, Usage):
+            pending = event  # priced once `Finished` names the serving model
+            continue
+        if isinstance(event, TextDelta):
+            call.text.append(event.text)
+        elif isinstance(event, Finished):
+            call.model_served = event.model
+            if pending is not None:
+                yield await call.priced(pending, event.model)
+        yield event
+
+
+async def _stream_once(
+    messages: list[dict[str, Any]], model: str, tools: list[dict[str, Any]] | None, call: Call
+) -> AsyncIterator[Event]:
     client = get_client()
     extra = {"tools": tools} if tools else {}
     try:
@@ -102,6 +227,7 @@ async def stream_chat(
         )
     except openai.APIError as exc:
         raise map_error(exc) from exc
+    call.accepted = True
     try:
         async with stream:
             async for event in _events_from_stream(stream, messages, model):
@@ -114,14 +240,24 @@ async def stream_chat(
         raise map_error(exc) from exc
 
 
-async def complete(
-    messages: list[dict[str, Any]],
-    *,
-    model: str,
-    context: CallContext | None = None,
-    tools: list[dict[str, Any]] | None = None,
+async def _complete_with_fallback(
+    messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, call: Call
 ) -> Completion:
-    """One non-streamed chat completion (summaries, titles, background work)."""
+    chain = fallback.chain(call.model_requested)
+    for position, model in enumerate(chain, start=1):
+        try:
+            return await _complete_once(messages, model, tools, call)
+        except GatewayError as exc:
+            if position == len(chain) or not fallback.worth_trying_next(exc):
+                raise
+            logger.warning("Model %s failed (%s); trying %s", model, exc.message, chain[position])
+    raise AssertionError("unreachable: the chain is never empty")
+
+
+async def _complete_once(
+    messages: list[dict[str, Any]], model: str, tools: list[dict[str, Any]] | None, call: Call
+) -> Completion:
+    call.model_served = model
     extra = {"tools": tools} if tools else {}
     try:
         response = await get_client().chat.completions.create(
@@ -129,18 +265,87 @@ async def complete(
         )
     except openai.APIError as exc:
         raise map_error(exc) from exc
+    call.accepted = True
     message = response.choices[0].message
     calls = tuple(
         ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "")
         for c in message.tool_calls or ()
     )
     text = message.content or ""
-    usage = (
+    reported = (
         _usage_from(response.usage)
         if response.usage
         else Usage(estimate_prompt_tokens(messages), estimate_tokens(text), estimated=True)
     )
-    return Completion(text=text, usage=usage, model=response.model or model, tool_calls=calls)
+    call.model_served = response.model or model
+    priced = await call.priced(reported, call.model_served)
+    return Completion(text=text, usage=priced, model=call.model_served, tool_calls=calls)
+
+
+class _Answer:
+    """A streamed answer put back together, to store in the response cache."""
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.tool_calls: list[list[str]] = []
+        self.finish_reason: str | None = None
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            self.text.append(event.text)
+        elif isinstance(event, ToolCalls):
+            self.tool_calls = [[c.id, c.name, c.arguments] for c in event.calls]
+        elif isinstance(event, Finished):
+            self.finish_reason = event.finish_reason
+
+    def stored(self, call: Call) -> dict[str, Any]:
+        return {
+            "text": "".join(self.text),
+            "tool_calls": self.tool_calls,
+            "finish_reason": self.finish_reason,
+            **_stored_usage(call),
+        }
+
+
+def _stored_completion(result: Completion, call: Call) -> dict[str, Any]:
+    calls = [[c.id, c.name, c.arguments] for c in result.tool_calls]
+    return {"text": result.text, "tool_calls": calls, "finish_reason": None, **_stored_usage(call)}
+
+
+def _stored_usage(call: Call) -> dict[str, Any]:
+    used = call.usage or Usage(0, 0)
+    return {
+        "model": call.model_served,
+        "usage": [used.prompt_tokens, used.completion_tokens, used.cached_tokens],
+        "cost": None if used.cost is None else str(used.cost),
+    }
+
+
+def _cache_hit(cached: dict[str, Any], call: Call) -> Usage:
+    """Mark `call` as served from the cache: it costs nothing and saved the original."""
+    prompt, completion, cached_tokens = cached["usage"]
+    call.cache_hit, call.model_served = True, cached["model"]
+    call.cost_saved = None if cached["cost"] is None else Decimal(cached["cost"])
+    call.usage = Usage(prompt, completion, cached_tokens, cost=Decimal(0), cache_hit=True)
+    return call.usage
+
+
+async def _replay(cached: dict[str, Any], call: Call) -> AsyncIterator[Event]:
+    """A cached streamed answer, streamed again token by token."""
+    hit = _cache_hit(cached, call)
+    for token in split_tokens(cached["text"]):
+        call.text.append(token)
+        yield TextDelta(token)
+    if cached["tool_calls"]:
+        yield ToolCalls(tuple(ToolCall(*c) for c in cached["tool_calls"]))
+    yield hit
+    yield Finished(model=cached["model"], finish_reason=cached["finish_reason"] or "stop")
+
+
+async def _completion_from_cache(cached: dict[str, Any], call: Call) -> Completion:
+    hit = _cache_hit(cached, call)
+    calls = tuple(ToolCall(*c) for c in cached["tool_calls"])
+    return Completion(text=cached["text"], usage=hit, model=cached["model"], tool_calls=calls)
 
 
 async def parse(
@@ -255,6 +460,13 @@ def map_error(exc: openai.APIError) -> GatewayError:
     if isinstance(exc, openai.AuthenticationError):
         return GatewayError("The model server rejected the API key.", status=status)
     if isinstance(exc, openai.RateLimitError):
+        wait = _retry_after(exc)
+        if wait is not None and wait > settings.LLM_RETRY_AFTER_MAX:
+            return GatewayError(
+                f"The model server is busy and asks to wait {wait:.0f} s; try again later.",
+                retryable=True,
+                status=status,
+            )
         return GatewayError(
             "The model server is rate limiting requests; try again shortly.",
             retryable=True,
@@ -269,3 +481,10 @@ def map_error(exc: openai.APIError) -> GatewayError:
     if isinstance(exc, openai.BadRequestError):
         return GatewayError("The model server refused the request as invalid.", status=status)
     return GatewayError("The model call failed.", status=status)
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    try:
+        return float(exc.response.headers.get("retry-after", ""))
+    except ValueError:
+        return None

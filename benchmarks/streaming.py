@@ -217,6 +217,10 @@ def server_env(database_url: str, upstream_url: str, lag_file: Path) -> dict[str
         "LLM_MODEL": "bench",
         "LLM_MAX_RETRIES": "0",
         "LLM_TIMEOUT": "60",
+        # Every stream is the one benchmark user's and asks the same question: measure
+        # the upstream path, not the per-user limit or the response cache.
+        "LLM_USER_RPM": "0",
+        "LLM_CACHE_TTL": "0",
         "LOG_LEVEL": "WARNING",
         "BENCH_LAG_FILE": str(lag_file),
     }

@@ -1,5 +1,6 @@
 """Settings for the chat site, read once from the environment (see .env.example)."""
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -102,6 +103,8 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
+            # Several sites (or test runs) can share one Redis with distinct prefixes.
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default=""),
         }
     }
 else:
@@ -161,6 +164,23 @@ LLM_TIMEOUT = env.float("LLM_TIMEOUT", default=30.0)
 LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=2)
 # Seconds each demo token takes, so the offline stream is visibly a stream.
 LLM_DEMO_TOKEN_DELAY = env.float("LLM_DEMO_TOKEN_DELAY", default=0.02)
+
+# Gateway layers. Fallback: models tried in order after the asked one, only on errors
+# worth retrying elsewhere. A Retry-After longer than LLM_RETRY_AFTER_MAX fails fast.
+LLM_FALLBACK_MODELS = env.list("LLM_FALLBACK_MODELS", default=[])
+LLM_RETRY_AFTER_MAX = env.float("LLM_RETRY_AFTER_MAX", default=20.0)
+# Spend: a monthly budget per user in USD (per-user overrides in the admin).
+LLM_MONTHLY_BUDGET_USD = Decimal(env.str("LLM_MONTHLY_BUDGET_USD", default="10.00"))
+# Per-user requests per minute; the account's upstream limits (0 = no limit) and how
+# long a call may wait in the queue for them before it fails.
+LLM_USER_RPM = env.int("LLM_USER_RPM", default=40)
+LLM_GLOBAL_RPM = env.int("LLM_GLOBAL_RPM", default=500)
+LLM_GLOBAL_TPM = env.int("LLM_GLOBAL_TPM", default=200000)
+LLM_GLOBAL_WAIT_MAX = env.float("LLM_GLOBAL_WAIT_MAX", default=20.0)
+LLM_RATE_WINDOW = env.float("LLM_RATE_WINDOW", default=60.0)
+# Exact-match response cache: per user unless LLM_CACHE_SCOPE=global; 0 TTL turns it off.
+LLM_CACHE_TTL = env.int("LLM_CACHE_TTL", default=3600)
+LLM_CACHE_SCOPE = env.str("LLM_CACHE_SCOPE", default="user")
 
 # Streaming: one websocket frame per this many seconds at most (the first token goes
 # at once), a database checkpoint of the growing reply every CHECKPOINT seconds, and a

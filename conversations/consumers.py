@@ -83,7 +83,18 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def turn_delta(self, event: dict) -> None:
         await self._send_html(
-            "conversations/_delta.html", message_id=event["message_id"], text=event["text"]
+            "conversations/_delta.html",
+            message_id=event["message_id"],
+            text=event["text"],
+            tokens=event.get("tokens"),
+            elapsed=event.get("elapsed"),
+        )
+
+    async def turn_waiting(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_progress.html",
+            message_id=event["message_id"],
+            waiting=event["seconds"],
         )
 
     async def turn_snapshot(self, event: dict) -> None:
@@ -96,6 +107,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             "conversations/_turn_finished.html",
             message=Message.from_event(event["reply"]),
             conversation=self.conversation,
+            conversation_cost=event.get("conversation_cost"),
             streaming=False,
         )
 

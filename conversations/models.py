@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -114,6 +115,8 @@ class Message(models.Model):
     model = models.CharField(max_length=100, blank=True, help_text="The model that served it.")
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # USD for the reply's model calls; null while unknown or when the model is unpriced.
+    cost = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
     # An assistant message's tool calls ([{"id", "name", "arguments"}]); a tool message
     # answers one of them by `tool_call_id` and repeats its name and arguments for display.
     tool_calls = models.JSONField(default=list, blank=True)
@@ -153,6 +156,9 @@ class Message(models.Model):
             "status": self.status,
             "error": self.error,
             "model": self.model,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost": None if self.cost is None else str(self.cost),
             "tool_calls": self.tool_calls,
             "tool_call_id": self.tool_call_id,
             "tool_name": self.tool_name,
@@ -168,6 +174,9 @@ class Message(models.Model):
             status=data["status"],
             error=data.get("error", ""),
             model=data.get("model", ""),
+            prompt_tokens=data.get("prompt_tokens"),
+            completion_tokens=data.get("completion_tokens"),
+            cost=None if data.get("cost") is None else Decimal(data["cost"]),
             tool_calls=data.get("tool_calls", []),
             tool_call_id=data.get("tool_call_id", ""),
             tool_name=data.get("tool_name", ""),

@@ -8,10 +8,13 @@ the database every CHAT_CHECKPOINT_INTERVAL and written once more when it ends.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+import time
 from collections.abc import Coroutine
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
@@ -28,7 +31,9 @@ from agents.events import (
     ToolResult,
     ToolRound,
     Usage,
+    Waiting,
 )
+from agents.models import UsageRecord
 from conversations import background, confirmations, tool_turns
 from conversations.models import Conversation, Message
 
@@ -39,7 +44,9 @@ _running: set[asyncio.Task] = set()
 
 
 def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
-    task = asyncio.get_running_loop().create_task(coro)
+    # A fresh context: a reply started by an HTTP request must not use that request's
+    # sync executor, which is gone once the response has been sent.
+    task = asyncio.get_running_loop().create_task(coro, context=contextvars.Context())
     _running.add(task)
     task.add_done_callback(_running.discard)
     return task
@@ -62,6 +69,8 @@ class ReplyRun:
         self.wake = asyncio.Event()
         self.resync = False
         self.stop_requested = False
+        self.started = time.monotonic()
+        self.tokens = 0  # deltas received: the live count shown while streaming
 
     @property
     def text(self) -> str:
@@ -98,6 +107,7 @@ class ReplyRun:
             purpose="chat",
             user_id=self.conversation.owner_id,
             conversation_id=self.conversation.pk,
+            message_id=self.reply.pk,
         )
         events = loop.run_agent(
             self.history,
@@ -108,12 +118,16 @@ class ReplyRun:
         async for event in events:
             if isinstance(event, TextDelta):
                 self.parts.append(event.text)
+                self.tokens += 1
                 self.wake.set()
             elif isinstance(event, Usage):
                 self.reply.prompt_tokens = event.prompt_tokens
                 self.reply.completion_tokens = event.completion_tokens
+                self.reply.cost = event.cost
             elif isinstance(event, Finished):
                 self.reply.model = event.model
+            elif isinstance(event, Waiting):
+                await self._send("turn.waiting", seconds=event.seconds)
             elif isinstance(event, RoundCapReached):
                 return f"Stopped after {event.rounds} rounds of tool calls without an answer."
             else:
@@ -150,8 +164,11 @@ class ReplyRun:
             elif self.sent < len(self.parts):
                 delta = "".join(self.parts[self.sent :])
                 self.sent = len(self.parts)
-                await self._send("turn.delta", text=delta)
+                await self._send("turn.delta", text=delta, **self._progress())
             await asyncio.sleep(settings.CHAT_FRAME_INTERVAL)
+
+    def _progress(self) -> dict[str, Any]:
+        return {"tokens": self.tokens, "elapsed": round(time.monotonic() - self.started, 1)}
 
     async def _listen(self, channel: str, task: asyncio.Task) -> None:
         while True:
@@ -189,11 +206,18 @@ class ReplyRun:
             model=reply.model,
             prompt_tokens=reply.prompt_tokens,
             completion_tokens=reply.completion_tokens,
+            cost=reply.cost,
             tool_calls=reply.tool_calls,
             updated_at=reply.updated_at,
         )
+        total = await sync_to_async(UsageRecord.objects.conversation_total)(self.conversation.pk)
         await self.layer.group_send(
-            self.conversation.group_name, {"type": "turn.finished", "reply": reply.as_event()}
+            self.conversation.group_name,
+            {
+                "type": "turn.finished",
+                "reply": reply.as_event(),
+                "conversation_cost": {"total": str(total["total"]), "unpriced": total["unpriced"]},
+            },
         )
         if final:
             spawn(background.after_reply(self.conversation.pk, reply.pk))

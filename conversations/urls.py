@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import views
+from conversations import sse, views
 
 app_name = "conversations"
 urlpatterns = [
@@ -11,6 +11,7 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/delete/", views.delete, name="delete"),
     path("conversations/<int:conversation_id>/clear/", views.clear, name="clear"),
     path("conversations/<int:conversation_id>/classify/", views.classify, name="classify"),
+    path("conversations/<int:conversation_id>/stream/", sse.stream_reply, name="stream"),
     path(
         "conversations/<int:conversation_id>/confirmations/<int:confirmation_id>/",
         views.decide_confirmation,

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from agents.models import UsageRecord
 from conversations import classification, confirmations, services
 from conversations.forms import ConversationForm, RenameForm
 from conversations.models import Conversation
@@ -67,6 +68,7 @@ def detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
         "conversation": conversation,
         "chat_messages": chat,
         "streaming": any(m.is_streaming for m in chat),
+        "conversation_cost": UsageRecord.objects.conversation_total(conversation.pk),
         "summary": conversation.summaries.current(),
     }
     return render(request, "conversations/detail.html", context)

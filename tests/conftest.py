@@ -31,6 +31,15 @@ def fake_upstream(settings) -> Iterator[FakeUpstream]:
     fake.stop()
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    """Rate-limit counters and cached answers never leak from one test to the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def make_user(db):
     def make(username: str = "alice", **extra):

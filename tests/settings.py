@@ -32,3 +32,9 @@ STORAGES = {
 }
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CHAT_CHECKPOINT_INTERVAL = 0.2
+# Gateway layers off unless a test turns them on: the suite's many calls must not
+# trip limits meant for people, nor be answered from another test's cache.
+LLM_CACHE_TTL = 0
+LLM_GLOBAL_RPM = 0
+LLM_GLOBAL_TPM = 0
+LLM_USER_RPM = 0

@@ -7,6 +7,9 @@ from agents.errors import GatewayError, StreamCut
 from agents.events import Finished, TextDelta, ToolCalls, Usage
 from tests.fake_upstream import Reply
 
+# Every call writes a usage row.
+pytestmark = pytest.mark.django_db(transaction=True)
+
 
 async def collect(**kwargs) -> list:
     messages = kwargs.pop("messages", [{"role": "user", "content": "hi"}])
@@ -17,7 +20,8 @@ async def test_stream_yields_deltas_then_reported_usage_then_finished(fake_upstr
     fake_upstream.add(Reply(text="a b c", usage={"prompt_tokens": 11, "completion_tokens": 3}))
     events = await collect()
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "a b c"
-    assert events[-2] == Usage(prompt_tokens=11, completion_tokens=3)
+    usage = events[-2]
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.estimated) == (11, 3, False)
     assert events[-1] == Finished(model="gpt-4o-mini", finish_reason="stop")
 
 

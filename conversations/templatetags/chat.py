@@ -1,4 +1,5 @@
 import json
+from decimal import Decimal
 
 from django import template
 from django.utils.safestring import SafeString, mark_safe
@@ -19,6 +20,17 @@ def markdown(text: str) -> SafeString:
 @register.filter
 def model_label(model: str) -> str:
     return _model_label(model)
+
+
+@register.filter
+def usd(value: Decimal | str | None) -> str:
+    """A cost for people: cents when it is that much, else the fraction; None is unpriced."""
+    if value is None or value == "":
+        return "unpriced"
+    value = Decimal(value)
+    if value == 0 or value >= Decimal("0.01"):
+        return f"${value:.4f}".rstrip("0").rstrip(".") if value else "$0"
+    return f"${value:.8f}".rstrip("0")
 
 
 @register.filter

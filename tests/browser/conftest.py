@@ -94,6 +94,8 @@ def start_server(tmp: Path, upstream_url: str | None, port: int | None = None) -
         "LLM_DEMO_TOKEN_DELAY": "0.01",
         "CHAT_CHECKPOINT_INTERVAL": "0.3",
         "REDIS_URL": "",
+        "LLM_CACHE_TTL": "0",
+        "LLM_USER_RPM": "1000",
     }
     server = LiveServer(f"http://127.0.0.1:{port}", None, env)  # type: ignore[arg-type]
     if not (tmp / "db.sqlite3").exists():

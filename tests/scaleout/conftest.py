@@ -125,6 +125,7 @@ def cluster(database_url, cluster_upstream, tmp_path_factory) -> Iterator[Cluste
         "OPENAI_API_KEY": "sk-scale-out",
         "LLM_MODEL": "gpt-4o-mini",
         "LLM_MAX_RETRIES": "0",
+        "LLM_CACHE_TTL": "0",
         "CHAT_CHECKPOINT_INTERVAL": "0.3",
         "CHAT_STALE_AFTER": "2",
         "STATIC_ROOT": str(tmp_path_factory.mktemp("static")),

@@ -1,0 +1,196 @@
+"""Staff views of model usage: prices, budgets, tokens, every call, and per-user pages."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from agents import reports
+from agents.models import ApiToken, ModelPrice, UsageRecord, UserBudget
+
+SUMMARY_COLUMNS = [
+    "user_id",
+    "user__username",
+    "today_requests",
+    "today_tokens",
+    "today_cost",
+    "month_requests",
+    "month_tokens",
+    "month_cost",
+    "all_requests",
+    "all_tokens",
+    "all_cost",
+    "budget",
+    "budget_left",
+    "errors",
+    "cache_hits",
+    "saved",
+]
+RECORD_COLUMNS = [
+    "created_at",
+    "purpose",
+    "model_requested",
+    "model_served",
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "cost",
+    "cost_saved",
+    "latency_ms",
+    "cache_hit",
+    "estimated",
+    "outcome",
+    "conversation_id",
+]
+
+
+@admin.register(ModelPrice)
+class ModelPriceAdmin(admin.ModelAdmin):
+    list_display = (
+        "model",
+        "input_per_million",
+        "cached_input_per_million",
+        "output_per_million",
+        "valid_from",
+        "source",
+    )
+    list_filter = ("valid_from",)
+    search_fields = ("model",)
+
+
+@admin.register(UserBudget)
+class UserBudgetAdmin(admin.ModelAdmin):
+    list_display = ("user", "monthly_usd")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+    search_fields = ("user__username",)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "user", "hint", "created_at", "last_used_at", "revoked_at")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+    readonly_fields = ("token_hash", "hint", "created_at", "last_used_at")
+    search_fields = ("name", "user__username")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # people create their own, and see the raw value once
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "user",
+        "purpose",
+        "model_requested",
+        "model_served",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost",
+        "outcome",
+        "cache_hit",
+        "estimated",
+    )
+    list_filter = (
+        ("user", admin.RelatedOnlyFieldListFilter),
+        "model_served",
+        "purpose",
+        "outcome",
+        "cache_hit",
+        "estimated",
+    )
+    list_select_related = ("user",)
+    raw_id_fields = ("user", "conversation", "message")
+    date_hierarchy = "created_at"
+    search_fields = ("user__username", "model_requested", "model_served")
+    change_list_template = "admin/agents/usagerecord_change_list.html"
+    show_full_result_count = False  # no COUNT(*) over a million rows per page view
+
+    def get_urls(self):
+        own = [
+            path("per-user/", self._view(self.per_user_view), name="agents_usage_per_user"),
+            path(
+                "per-user/export.csv",
+                self._view(self.per_user_csv),
+                name="agents_usage_per_user_csv",
+            ),
+            path(
+                "per-user/<int:user_id>/",
+                self._view(self.user_view),
+                name="agents_usage_user",
+            ),
+            path(
+                "per-user/<int:user_id>/export.csv",
+                self._view(self.user_csv),
+                name="agents_usage_user_csv",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def _view(self, view):
+        """Staff only (admin_view), and only those allowed to see usage records."""
+
+        def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not self.has_view_permission(request):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return self.admin_site.admin_view(guarded)
+
+    def per_user_view(self, request: HttpRequest) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Usage per user",
+            "opts": self.model._meta,
+            "rows": reports.per_user(),
+        }
+        return TemplateResponse(request, "admin/agents/usage_per_user.html", context)
+
+    def user_view(self, request: HttpRequest, user_id: int) -> HttpResponse:
+        person = get_object_or_404(get_user_model(), pk=user_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Usage of {person.get_username()}",
+            "opts": self.model._meta,
+            "person": person,
+            **reports.for_one_user(person),
+        }
+        return TemplateResponse(request, "admin/agents/usage_user.html", context)
+
+    def per_user_csv(self, request: HttpRequest) -> HttpResponse:
+        rows = ([row[c] for c in SUMMARY_COLUMNS] for row in reports.per_user())
+        return _csv("usage-per-user.csv", SUMMARY_COLUMNS, rows)
+
+    def user_csv(self, request: HttpRequest, user_id: int) -> HttpResponse:
+        person = get_object_or_404(get_user_model(), pk=user_id)
+        records = UsageRecord.objects.filter(user=person).values_list(*RECORD_COLUMNS)
+        return _csv(f"usage-user-{person.pk}.csv", RECORD_COLUMNS, records.iterator())
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for a streamed CSV."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+    lines = (writer.writerow(row) for row in _prepend(header, rows))
+    response = StreamingHttpResponse(lines, content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _prepend(first, rest):
+    yield first
+    yield from rest

@@ -1,0 +1,42 @@
+"""Exact-match response cache in Django's cache (shared through Redis when set).
+
+The key covers the model, the messages, the tools and the parameters, and the user
+unless LLM_CACHE_SCOPE is "global". Only whole, successful answers are stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+
+from agents.events import CallContext
+
+
+def enabled(context: CallContext) -> bool:
+    return settings.LLM_CACHE_TTL > 0 and not context.bypass_cache
+
+
+def key_for(
+    context: CallContext, model: str, messages: list[dict[str, Any]], **parameters: Any
+) -> str:
+    """The cache key of one request, as seen by whoever may share its answer."""
+    scope = "global" if settings.LLM_CACHE_SCOPE == "global" else f"user:{context.user_id}"
+    request = {"model": model, "messages": messages, **parameters}
+    digest = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode())
+    return f"llm:response:{scope}:{digest.hexdigest()}"
+
+
+async def get(context: CallContext, key: str) -> dict[str, Any] | None:
+    """A stored answer, unless the cache is off or bypassed for this call."""
+    if not enabled(context):
+        return None
+    return await cache.aget(key)
+
+
+async def put(context: CallContext, key: str, answer: dict[str, Any]) -> None:
+    if enabled(context):
+        await cache.aset(key, answer, timeout=settings.LLM_CACHE_TTL)

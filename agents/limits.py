@@ -1,0 +1,128 @@
+"""Budgets and rate limits, checked before anything is sent upstream.
+
+Counters live in Django's cache (Redis when REDIS_URL is set), so every process shares
+them. Windows are fixed, LLM_RATE_WINDOW seconds long (a minute by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator
+from datetime import date
+from decimal import Decimal
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Sum
+from django.utils import timezone
+
+from agents.errors import Blocked
+from agents.events import Waiting
+from agents.models import UsageDay, UserBudget
+
+
+def monthly_budget(user_id: int) -> Decimal:
+    """The user's own budget when staff set one, else LLM_MONTHLY_BUDGET_USD."""
+    own = UserBudget.objects.filter(user_id=user_id).values_list("monthly_usd").first()
+    return own[0] if own else settings.LLM_MONTHLY_BUDGET_USD
+
+
+def spent_this_month(user_id: int) -> Decimal:
+    """What the user's calls cost since the 1st, from the per-day rollup."""
+    month = timezone.localdate().replace(day=1)
+    rows = UsageDay.objects.filter(user_id=user_id, day__gte=month)
+    return rows.aggregate(total=Sum("cost"))["total"] or Decimal(0)
+
+
+@sync_to_async
+def _budget_and_spent(user_id: int) -> tuple[Decimal, Decimal]:
+    # One trip to the database thread for both: this runs before every call.
+    return monthly_budget(user_id), spent_this_month(user_id)
+
+
+def _next_month(today: date) -> date:
+    return date(today.year + today.month // 12, today.month % 12 + 1, 1)
+
+
+async def check_budget(user_id: int | None) -> None:
+    """Raise `Blocked` when the user has spent this month's budget."""
+    if user_id is None:
+        return
+    budget, spent = await _budget_and_spent(user_id)
+    if spent >= budget:
+        resets = _next_month(timezone.localdate())
+        raise Blocked(
+            f"You have used this month's model budget (${budget:.2f}). "
+            f"It renews on {resets:%B} 1; staff can raise it."
+        )
+
+
+def _window() -> tuple[int, float]:
+    """The current window's number and the seconds left in it."""
+    length = settings.LLM_RATE_WINDOW
+    now = time.time()
+    return int(now // length), length - (now % length)
+
+
+def _count(key: str, amount: int = 1) -> int:
+    """Add `amount` to a counter that expires with its window; returns the new value."""
+    timeout = int(settings.LLM_RATE_WINDOW) * 2 + 1
+    cache.add(key, 0, timeout=timeout)
+    try:
+        return cache.incr(key, amount)
+    except ValueError:  # expired between add and incr
+        cache.set(key, amount, timeout=timeout)
+        return amount
+
+
+async def check_user_rate(user_id: int | None) -> None:
+    """Count one request for the user; raise `Blocked` with a retry time when over."""
+    limit = settings.LLM_USER_RPM
+    if user_id is None or not limit:
+        return
+    window, left = _window()
+    if await sync_to_async(_count)(f"llm:user-rate:{user_id}:{window}") > limit:
+        seconds = math.ceil(left)
+        raise Blocked(
+            f"You are sending requests too fast (limit {limit} per minute). "
+            f"Try again in {seconds} s.",
+            retry_after=seconds,
+        )
+
+
+def _admit(tokens: int) -> float:
+    """Take one request and `tokens` from the upstream's window; 0 when admitted, else
+    the seconds until the next window (the taken amounts are given back)."""
+    rpm, tpm = settings.LLM_GLOBAL_RPM, settings.LLM_GLOBAL_TPM
+    window, left = _window()
+    requests_key, tokens_key = f"llm:global-rpm:{window}", f"llm:global-tpm:{window}"
+    requests = _count(requests_key)
+    used = _count(tokens_key, tokens)
+    if (not rpm or requests <= rpm) and (not tpm or used <= tpm or used == tokens):
+        return 0.0
+    cache.decr(requests_key)
+    cache.decr(tokens_key, tokens)
+    return left
+
+
+async def wait_for_capacity(tokens: int) -> AsyncIterator[Waiting]:
+    """Queue for the account's upstream limits, yielding `Waiting` while queued.
+
+    Raises `Blocked` when the wait would pass LLM_GLOBAL_WAIT_MAX seconds in all.
+    """
+    if not (settings.LLM_GLOBAL_RPM or settings.LLM_GLOBAL_TPM):
+        return
+    waited = 0.0
+    # The counting runs in one trip to the worker thread per attempt.
+    while wait := await sync_to_async(_admit)(tokens):
+        if waited + wait > settings.LLM_GLOBAL_WAIT_MAX:
+            raise Blocked(
+                "The model server is at capacity right now; try again in a minute.",
+                retry_after=math.ceil(wait),
+            )
+        yield Waiting(seconds=round(wait, 1))
+        await asyncio.sleep(wait)
+        waited += wait

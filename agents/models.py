@@ -1,0 +1,277 @@
+"""What model calls cost: prices, one usage row per call, budgets, personal API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+PER_MILLION = Decimal(1_000_000)
+
+
+class ModelPrice(models.Model):
+    """USD per 1M tokens for one model from `valid_from` on (the newest valid row wins)."""
+
+    model = models.CharField(max_length=100)
+    input_per_million = models.DecimalField(max_digits=10, decimal_places=4)
+    cached_input_per_million = models.DecimalField(
+        max_digits=10,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Empty when the model has no cached-input discount (input price applies).",
+    )
+    output_per_million = models.DecimalField(max_digits=10, decimal_places=4)
+    valid_from = models.DateField(default=timezone.localdate)
+    source = models.CharField(max_length=200, blank=True, help_text="Where and when it was read.")
+
+    class Meta:
+        ordering = ["model", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "valid_from"], name="modelprice_unique_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} from {self.valid_from}"
+
+    def cost(self, prompt: int, cached: int, completion: int) -> Decimal:
+        """Exact cost in USD of one call's tokens at this price."""
+        cached_price = self.cached_input_per_million
+        if cached_price is None:
+            cached_price = self.input_per_million
+        total = (
+            (prompt - cached) * self.input_per_million
+            + cached * cached_price
+            + completion * self.output_per_million
+        )
+        return total / PER_MILLION
+
+
+class UsageRecordQuerySet(models.QuerySet):
+    def for_user(self, user) -> UsageRecordQuerySet:
+        return self.filter(user=user)
+
+    def since(self, moment) -> UsageRecordQuerySet:
+        return self.filter(created_at__gte=moment)
+
+    def conversation_total(self, conversation_id: int) -> dict:
+        """What a conversation's calls cost so far (chat, summaries, tools...):
+        {"total": USD of the priced calls, "unpriced": how many calls had no price}."""
+        return self.filter(conversation_id=conversation_id).aggregate(
+            total=Coalesce(models.Sum("cost"), Decimal(0), output_field=models.DecimalField()),
+            unpriced=models.Count("id", filter=models.Q(cost__isnull=True)),
+        )
+
+
+class UsageRecord(models.Model):
+    """One model call: who, why, which model, tokens, cost, how it ended."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "OK"
+        ERROR = "error", "Error"
+        STOPPED = "stopped", "Stopped"
+        CUT = "cut", "Cut"
+        BLOCKED = "blocked", "Blocked"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="usage_records",
+    )
+    conversation = models.ForeignKey(
+        "conversations.Conversation",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="usage_records",
+    )
+    message = models.ForeignKey(
+        "conversations.Message",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="usage_records",
+    )
+    purpose = models.CharField(max_length=20, default="chat")
+    model_requested = models.CharField(max_length=100)
+    model_served = models.CharField(max_length=100, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    # Null means unpriced: no ModelPrice for the model served. Never guessed.
+    cost = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    cost_saved = models.DecimalField(
+        max_digits=14, decimal_places=8, null=True, blank=True, help_text="Cache hits only."
+    )
+    latency_ms = models.PositiveIntegerField(default=0)
+    cache_hit = models.BooleanField(default=False)
+    estimated = models.BooleanField(default=False, help_text="Tokens estimated, not reported.")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OK)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = UsageRecordQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # Budget checks, the per-user admin page and its drill-down: one user's
+            # rows by time. The included columns let PostgreSQL answer the per-user
+            # totals with an index-only scan, without touching the table.
+            models.Index(
+                fields=["user", "created_at"],
+                name="usage_user_time_idx",
+                include=[
+                    "cost",
+                    "cost_saved",
+                    "prompt_tokens",
+                    "completion_tokens",
+                    "outcome",
+                    "cache_hit",
+                ],
+            ),
+            # The changelist's date hierarchy and newest-first listing.
+            models.Index(fields=["created_at"], name="usage_time_idx"),
+            # A conversation's running total.
+            models.Index(fields=["conversation"], name="usage_conversation_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.model_requested} {self.outcome}"
+
+    def save(self, *args, **kwargs) -> None:
+        """A new record also counts in its user's day (see `UsageDay`), atomically."""
+        if not self._state.adding or self.user_id is None:
+            return super().save(*args, **kwargs)
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            UsageDay.add(self)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome in (self.Outcome.ERROR, self.Outcome.CUT)
+
+
+class UsageDay(models.Model):
+    """One user's usage on one day (in TIME_ZONE), kept current as records are written.
+
+    The per-user admin page and the budget check sum these few rows instead of
+    millions of records.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_days"
+    )
+    day = models.DateField()
+    requests = models.PositiveIntegerField(default=0)
+    tokens = models.PositiveBigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+    errors = models.PositiveIntegerField(default=0)
+    cache_hits = models.PositiveIntegerField(default=0)
+    saved = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+
+    class Meta:
+        ordering = ["-day", "user_id"]
+        constraints = [
+            # Also the index of every query here: one user's days, or one day's users.
+            models.UniqueConstraint(fields=["user", "day"], name="usageday_user_day_unique")
+        ]
+        indexes = [
+            # The per-user page's today / this month columns across all users.
+            models.Index(fields=["day"], name="usageday_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.day}"
+
+    @classmethod
+    def add(cls, record: UsageRecord) -> None:
+        """Count `record` in its day: an UPDATE, or the day's first row."""
+        day = timezone.localdate(record.created_at)
+        amounts = {
+            "requests": 1,
+            "tokens": record.total_tokens,
+            "cost": record.cost or 0,
+            "errors": int(record.failed),
+            "cache_hits": int(record.cache_hit),
+            "saved": record.cost_saved or 0,
+        }
+        increments = {name: models.F(name) + value for name, value in amounts.items()}
+        days = cls.objects.filter(user_id=record.user_id, day=day)
+        if days.update(**increments):
+            return
+        try:
+            with transaction.atomic():
+                cls.objects.create(user_id=record.user_id, day=day, **amounts)
+        except IntegrityError:  # another process wrote the day's first row meanwhile
+            days.update(**increments)
+
+
+class UserBudget(models.Model):
+    """A user's own monthly budget, overriding LLM_MONTHLY_BUDGET_USD."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="llm_budget"
+    )
+    monthly_usd = models.DecimalField(
+        max_digits=10, decimal_places=2, help_text="USD per calendar month; 0 blocks all calls."
+    )
+
+    class Meta:
+        ordering = ["user_id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} ${self.monthly_usd}/month"
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self) -> ApiTokenQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiToken(models.Model):
+    """A personal API token; only its SHA-256 is stored, the raw value is shown once."""
+
+    PREFIX = "chat_"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    token_hash = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=12, help_text="The first characters, to tell tokens apart.")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…)"
+
+    @classmethod
+    def issue(cls, user, name: str) -> tuple[ApiToken, str]:
+        """Create a token for `user`; returns the row and the raw value (shown once)."""
+        raw = cls.PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(
+            user=user, name=name, token_hash=hash_token(raw), hint=raw[: len(cls.PREFIX) + 6]
+        )
+        return token, raw

@@ -1,0 +1,112 @@
+"""One usage row per model call, whatever way the call ends.
+
+The gateway fills a `Call` as the call goes and hands it to `record` in a `finally`,
+so errors, stops and cut streams are counted as surely as answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from agents import prices
+from agents.events import CallContext, Usage
+from agents.models import UsageRecord
+
+logger = logging.getLogger(__name__)
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (about four characters a token) for when none is reported."""
+    return max(1, (len(text) + 3) // 4) if text else 0
+
+
+def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    return sum(estimate_tokens(str(m.get("content") or "")) + 4 for m in messages)
+
+
+@dataclass
+class Call:
+    """What is known about one call so far."""
+
+    context: CallContext
+    model_requested: str
+    messages: list[dict[str, Any]]
+    model_served: str = ""
+    usage: Usage | None = None
+    outcome: str = UsageRecord.Outcome.OK
+    error: str = ""
+    # The upstream took the request (HTTP 200): from here on it may bill for it.
+    accepted: bool = False
+    cache_hit: bool = False
+    cost_saved: Decimal | None = None
+    text: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def reached_user(self) -> bool:
+        """Whether any of the answer has been handed on (fallback stops here)."""
+        return bool(self.text)
+
+    def estimated_usage(self) -> Usage:
+        """Tokens for a call that ended before the upstream reported them."""
+        if not self.accepted:
+            return Usage(0, 0)
+        completion = estimate_tokens("".join(self.text))
+        return Usage(estimate_prompt_tokens(self.messages), completion, estimated=True)
+
+    async def priced(self, usage: Usage, model: str) -> Usage:
+        """`usage` with its cost for `model`, kept as this call's usage."""
+        cost = await prices.cost_of(usage, model, self.model_requested)
+        self.usage = Usage(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+            estimated=usage.estimated,
+            cost=cost,
+            cache_hit=usage.cache_hit,
+        )
+        return self.usage
+
+
+async def record(call: Call) -> UsageRecord | None:
+    """Write the call's usage row; a failure to write is logged, never raised."""
+    try:
+        if call.usage is None and not call.accepted:
+            call.usage = Usage(0, 0, cost=Decimal(0))
+        elif call.usage is None:
+            served = call.model_served or call.model_requested
+            await call.priced(call.estimated_usage(), served)
+        # The row and its day in one trip to the database thread.
+        return await sync_to_async(UsageRecord.objects.create)(**_fields(call))
+    except Exception:
+        logger.exception("Could not record usage for a %s call", call.context.purpose)
+        return None
+
+
+def _fields(call: Call) -> dict[str, Any]:
+    usage = call.usage or Usage(0, 0)
+    context = call.context
+    return {
+        "user_id": context.user_id,
+        "conversation_id": context.conversation_id,
+        "message_id": context.message_id,
+        "purpose": context.purpose,
+        "model_requested": call.model_requested,
+        "model_served": call.model_served,
+        "prompt_tokens": usage.prompt_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "cost": usage.cost,
+        "cost_saved": call.cost_saved,
+        "latency_ms": int((time.monotonic() - call.started) * 1000),
+        "cache_hit": call.cache_hit,
+        "estimated": usage.estimated,
+        "outcome": call.outcome,
+        "error": call.error[:300],
+    }

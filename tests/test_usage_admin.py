@@ -1,0 +1,107 @@
+"""Staff's usage pages in the admin: per user, one user's drill-down, CSV, changelist."""
+
+import csv
+import io
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from agents.models import UsageRecord, UserBudget
+
+PER_USER = "/admin/agents/usagerecord/per-user/"
+
+
+@pytest.fixture
+def staff(make_user) -> Client:
+    client = Client()
+    client.force_login(make_user("boss", is_staff=True, is_superuser=True))
+    return client
+
+
+@pytest.fixture
+def usage(user, other_user, conversation):
+    now = timezone.now()
+    rows = [
+        (user, now, "chat", "gpt-4o", "0.50", "ok", False),
+        (user, now, "summary", "gpt-4o-mini", "0.25", "ok", False),
+        (user, now, "chat", "gpt-4o", "0", "ok", True),
+        (user, now, "chat", "gpt-4o", "0", "error", False),
+        (user, now - timedelta(days=400), "chat", "gpt-4-turbo", "3.00", "ok", False),
+        (other_user, now, "chat", "llama-local", None, "ok", False),
+    ]
+    for owner, when, purpose, model, cost, outcome, hit in rows:
+        UsageRecord.objects.create(
+            user=owner,
+            conversation=conversation if owner == user else None,
+            purpose=purpose,
+            model_requested=model,
+            model_served=model,
+            prompt_tokens=100,
+            completion_tokens=50,
+            cost=None if cost is None else Decimal(cost),
+            cost_saved=Decimal("0.50") if hit else None,
+            cache_hit=hit,
+            outcome=outcome,
+            created_at=when,
+        )
+    UserBudget.objects.create(user=user, monthly_usd=Decimal("5.00"))
+
+
+def test_per_user_page_shows_periods_budget_errors_and_cache_savings(staff, usage, user):
+    page = staff.get(PER_USER).content.decode()
+    row = page[page.index(f'/per-user/{user.pk}/">alice') :].split("</tr>")[0]
+    cells = [c.split("</td>")[0] for c in row.split("<td>")[1:]]
+    # today: 4 calls, 600 tokens, $0.75; all time adds last year's $3.
+    assert cells[:9] == ["4", "600", "$0.75", "4", "600", "$0.75", "5", "750", "$3.75"]
+    assert "$5" in row and "$4.25" in row  # budget and what is left this month
+    assert cells[-3:] == ["1", "1", "$0.5"]  # errors, cache hits, saved
+    assert "mallory" in page
+
+
+def test_per_user_page_is_for_staff_only(usage, logged_in, user):
+    assert logged_in.get(PER_USER).status_code == 302  # to the admin login
+    assert Client().get(PER_USER).status_code == 302
+
+
+def test_staff_without_permission_to_view_usage_is_refused(make_user, usage):
+    client = Client()
+    client.force_login(make_user("helpdesk", is_staff=True))
+    assert client.get(PER_USER).status_code == 403
+    assert client.get(f"{PER_USER}export.csv").status_code == 403
+
+
+def test_drill_down_shows_chart_breakdowns_and_latest_records(staff, usage, user):
+    page = staff.get(f"{PER_USER}{user.pk}/").content.decode()
+    assert page.count("<rect") == 30
+    assert 'height="100.00"' in page  # today's bar is the tallest
+    by_model = page[page.index('id="usage-by-model"') :].split("</table>")[0]
+    assert by_model.index("gpt-4-turbo") < by_model.index("gpt-4o<")  # biggest cost first
+    by_purpose = page[page.index('id="usage-by-purpose"') :].split("</table>")[0]
+    assert "summary" in by_purpose and "$0.25" in by_purpose
+    assert "cache hit, saved $0.5" in page
+
+
+def test_csv_export_has_one_row_per_user(staff, usage, user):
+    response = staff.get(f"{PER_USER}export.csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert response["Content-Type"] == "text/csv"
+    alice = next(r for r in rows if r["user__username"] == "alice")
+    assert (alice["all_requests"], Decimal(alice["all_cost"])) == ("5", Decimal("3.75"))
+    assert [r["user__username"] for r in rows] == ["alice", "mallory"]
+
+
+def test_one_users_records_export_as_csv(staff, usage, user):
+    response = staff.get(f"{PER_USER}{user.pk}/export.csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert len(rows) == 5 and {r["model_served"] for r in rows} >= {"gpt-4o", "gpt-4-turbo"}
+
+
+def test_changelist_filters_by_outcome_and_cache_hit(staff, usage):
+    page = staff.get("/admin/agents/usagerecord/", {"outcome": "error"}).content.decode()
+    assert page.count('class="field-outcome"') == 1
+    page = staff.get("/admin/agents/usagerecord/", {"cache_hit__exact": "1"}).content.decode()
+    assert page.count('class="field-cache_hit"') == 1
+    assert "Usage per user" in page
