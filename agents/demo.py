@@ -36,10 +36,18 @@ def responders() -> list[Responder]:
     # Imported here: these modules import this one.
     from agents import demo_tools
     from agents.demo_memory import summary_responder
+    from agents.demo_structured import structured_responder
     from agents.demo_usage import usage_responder
     from agents.titles import demo_title
 
-    return [demo_title, summary_responder, demo_tools.respond, usage_responder]
+    # The structured responder answers only json_schema requests, so it goes first.
+    return [
+        structured_responder,
+        demo_title,
+        summary_responder,
+        demo_tools.respond,
+        usage_responder,
+    ]
 
 
 def answer(body: dict[str, Any]) -> DemoAnswer:

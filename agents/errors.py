@@ -30,3 +30,30 @@ class Blocked(GatewayError):
     def __init__(self, message: str, *, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class StructuredOutputError(GatewayError):
+    """A structured-output call answered, but not with a usable result.
+
+    `outcome` names why, for usage records: "refused" or "invalid".
+    """
+
+    outcome = "invalid"
+
+
+class Refused(StructuredOutputError):
+    """The model declined to answer (`message.refusal`)."""
+
+    outcome = "refused"
+
+    def __init__(self, refusal: str):
+        super().__init__(f"The model declined: {refusal.strip() or 'no reason given'}")
+        self.refusal = refusal
+
+
+class InvalidOutput(StructuredOutputError):
+    """The answer was not valid JSON, or did not fit the schema."""
+
+    def __init__(self, detail: str = ""):
+        super().__init__("The model's answer did not fit the expected format.", retryable=True)
+        self.detail = detail

@@ -83,6 +83,15 @@ class Waiting:
 Event = TextDelta | ToolCalls | Usage | Finished | Waiting
 
 
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A structured answer: `value` is an instance of the schema the call asked for."""
+
+    value: object
+    usage: Usage
+    model: str
+
+
 # What the agent loop adds on top of a model call's events (see agents/loop.py).
 
 

@@ -15,16 +15,18 @@ from typing import Any
 
 import httpx2
 import openai
+import pydantic
 from django.conf import settings
 
 from agents import cache, fallback, limits, usage
 from agents.demo import DemoTransport, split_tokens
-from agents.errors import Blocked, GatewayError, StreamCut
+from agents.errors import Blocked, GatewayError, InvalidOutput, Refused, StreamCut
 from agents.events import (
     CallContext,
     Completion,
     Event,
     Finished,
+    Parsed,
     TextDelta,
     ToolCall,
     ToolCalls,
@@ -344,6 +346,43 @@ async def _completion_from_cache(cached: dict[str, Any], call: Call) -> Completi
     hit = _cache_hit(cached, call)
     calls = tuple(ToolCall(*c) for c in cached["tool_calls"])
     return Completion(text=cached["text"], usage=hit, model=cached["model"], tool_calls=calls)
+
+
+async def parse(
+    messages: list[dict[str, Any]],
+    *,
+    model: str,
+    context: CallContext | None = None,
+    schema: type[pydantic.BaseModel],
+) -> Parsed:
+    """One structured answer: the model's JSON validated into an instance of `schema`.
+
+    Raises `Refused` when the model declines, `InvalidOutput` when its answer is not
+    valid JSON or breaks the schema, and `GatewayError` for upstream errors; nothing
+    half-valid is ever returned.
+    """
+    try:
+        response = await get_client().chat.completions.parse(
+            model=model, messages=messages, response_format=schema
+        )
+    except openai.APIError as exc:
+        raise map_error(exc) from exc
+    except pydantic.ValidationError as exc:
+        raise InvalidOutput(str(exc)) from exc
+    except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError) as exc:
+        # A cut or filtered answer is not a usable result either.
+        raise InvalidOutput(str(exc)) from exc
+    message = response.choices[0].message
+    if message.refusal:
+        raise Refused(message.refusal)
+    if message.parsed is None:
+        raise InvalidOutput("The answer was empty.")
+    usage = (
+        _usage_from(response.usage)
+        if response.usage
+        else Usage(estimate_prompt_tokens(messages), estimate_tokens(message.content or ""), True)
+    )
+    return Parsed(value=message.parsed, usage=usage, model=response.model or model)
 
 
 class _ToolCallBuffer:

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "agents",
     "conversations",
     "payments",
+    "contacts",
 ]
 
 MIDDLEWARE = [
@@ -213,6 +214,11 @@ PAYMENT_BACKEND = env.str("PAYMENT_BACKEND", default="payments.backends.RecordOn
 LLM_CONTEXT_WINDOW = env.int("LLM_CONTEXT_WINDOW", default=0)
 CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=0)
 CHAT_HISTORY_MAX_MESSAGES = env.int("CHAT_HISTORY_MAX_MESSAGES", default=20)
+
+# Structured outputs: the most text sent for contact extraction in one go, and whether
+# conversations are classified in the background after their first message.
+CONTACTS_MAX_TEXT_CHARS = env.int("CONTACTS_MAX_TEXT_CHARS", default=20000)
+CLASSIFY_CONVERSATIONS = env.bool("CLASSIFY_CONVERSATIONS", default=True)
 
 LOGGING = {
     "version": 1,

@@ -5,6 +5,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("contacts/", include("contacts.urls")),
     path("settings/tokens/", include("agents.urls")),
     path("", include("conversations.urls")),
 ]

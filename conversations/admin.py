@@ -1,8 +1,31 @@
-from django.contrib import admin
+from asgiref.sync import async_to_sync
+from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from conversations import classification
 from conversations.models import Conversation, Message, Summary, ToolConfirmation
+
+
+class ConfidenceFilter(admin.SimpleListFilter):
+    """Conversations by how sure the classifier was."""
+
+    title = "confidence"
+    parameter_name = "confidence"
+    RANGES = {
+        "low": ("Low (below 50%)", 0.0, 0.5),
+        "medium": ("Medium (50-80%)", 0.5, 0.8),
+        "high": ("High (80% and up)", 0.8, 1.01),
+    }
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [(key, label) for key, (label, _, _) in self.RANGES.items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() not in self.RANGES:
+            return queryset
+        _, low, high = self.RANGES[self.value()]
+        return queryset.filter(confidence__gte=low, confidence__lt=high)
 
 
 class MessageInline(admin.TabularInline):
@@ -48,13 +71,24 @@ def summary_range(summary: Summary) -> str:
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ("title", "owner", "model", "message_count", "created_at", "updated_at")
-    list_filter = ("model", "created_at")
+    list_display = (
+        "title",
+        "owner",
+        "model",
+        "category",
+        "confidence",
+        "classification_state",
+        "message_count",
+        "created_at",
+        "updated_at",
+    )
+    list_filter = ("model", "category", ConfidenceFilter, "classification_state", "created_at")
     list_select_related = ("owner",)
     search_fields = ("title", "owner__username", "messages__content")
     raw_id_fields = ("owner",)
     date_hierarchy = "created_at"
     inlines = [MessageInline, SummaryInline]
+    actions = ["reclassify"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(message_count=Count("messages"))
@@ -62,6 +96,18 @@ class ConversationAdmin(admin.ModelAdmin):
     @admin.display(ordering="message_count", description="Messages")
     def message_count(self, obj: Conversation) -> int:
         return obj.message_count
+
+    @admin.action(description="Re-classify selected conversations")
+    def reclassify(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        done = async_to_sync(classification.classify_many)(ids)
+        failed = [
+            c for c in done if c.classification_state == Conversation.ClassificationState.FAILED
+        ]
+        self.message_user(request, f"Re-classified {len(done) - len(failed)} conversation(s).")
+        if failed:
+            titles = ", ".join(c.title for c in failed)
+            self.message_user(request, f"Classification failed for: {titles}", messages.WARNING)
 
 
 @admin.register(Message)

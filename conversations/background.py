@@ -19,9 +19,10 @@ AfterReplyHook = Callable[[int, int], Awaitable[None]]
 
 def after_reply_hooks() -> list[AfterReplyHook]:
     """The hooks, in the order they run."""
+    from conversations.classification import classify_new_conversation
     from conversations.titles import title_after_first_reply
 
-    return [summaries.update_summary, title_after_first_reply]
+    return [summaries.update_summary, classify_new_conversation, title_after_first_reply]
 
 
 async def after_reply(conversation_id: int, reply_id: int) -> None:

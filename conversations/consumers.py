@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.middleware import display_zone
 from accounts.models import Profile
-from conversations import confirmations, editing, services
+from conversations import classification, confirmations, editing, services
 from conversations.models import Conversation, Message, Summary, ToolConfirmation
 
 # Close codes sent before the handshake completes (the browser sees a refused socket).
@@ -138,6 +138,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             conversation=self.conversation,
             conversation_cost=event.get("conversation_cost"),
             streaming=False,
+        )
+
+    async def conversation_classified(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_classification.html",
+            conversation=classification.apply_event(self.conversation, event),
+            oob=True,
         )
 
     async def turn_resumed(self, event: dict) -> None:

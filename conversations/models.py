@@ -5,8 +5,11 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+
+from agents.structured import Category
 
 
 class ConversationQuerySet(models.QuerySet):
@@ -20,6 +23,12 @@ class ConversationQuerySet(models.QuerySet):
 class Conversation(models.Model):
     DEFAULT_TITLE = "New conversation"
 
+    class ClassificationState(models.TextChoices):
+        NONE = "", "Not classified"
+        PENDING = "pending", "Classifying"
+        DONE = "done", "Classified"
+        FAILED = "failed", "Classification failed"
+
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
     )
@@ -28,6 +37,16 @@ class Conversation(models.Model):
     system_prompt = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # What the conversation is about, from the model (see conversations.classification).
+    # A failed run keeps the last good result and says so in the state.
+    category = models.CharField(max_length=20, choices=Category.choices, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    classification_reasoning = models.TextField(blank=True)
+    classification_state = models.CharField(
+        max_length=20, choices=ClassificationState.choices, blank=True, default=""
+    )
+    classification_error = models.CharField(max_length=500, blank=True)
+    classified_at = models.DateTimeField(null=True, blank=True)
 
     objects = ConversationQuerySet.as_manager()
 
@@ -36,6 +55,14 @@ class Conversation(models.Model):
         indexes = [
             # The sidebar: one user's conversations, most recently active first.
             models.Index(fields=["owner", "-updated_at"], name="conversation_recent_idx"),
+            # The admin's filters by category and by confidence range.
+            models.Index(fields=["category", "confidence"], name="conversation_category_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(confidence__isnull=True) | Q(confidence__gte=0, confidence__lte=1),
+                name="conversation_confidence_0_to_1",
+            ),
         ]
 
     def __str__(self) -> str:

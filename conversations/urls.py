@@ -18,6 +18,7 @@ urlpatterns = [
     ),
     path("conversations/<int:conversation_id>/export.json", views.export_json, name="export_json"),
     path("search/", views.search, name="search"),
+    path("conversations/<int:conversation_id>/classify/", views.classify, name="classify"),
     path("conversations/<int:conversation_id>/stream/", sse.stream_reply, name="stream"),
     path(
         "conversations/<int:conversation_id>/confirmations/<int:confirmation_id>/",

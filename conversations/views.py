@@ -15,7 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import Profile
 from agents.models import UsageRecord
-from conversations import confirmations, export, services
+from conversations import classification, confirmations, export, services
 from conversations.forms import ConversationForm, RenameForm
 from conversations.history import history_page
 from conversations.models import Conversation
@@ -123,6 +123,16 @@ def clear(request: HttpRequest, conversation_id: int) -> HttpResponse:
         messages.error(request, exc.messages[0])
         conversation = services.get_conversation_for_user(request.user, conversation_id)
     return _redirect(request, conversation.get_absolute_url())
+
+
+@login_required
+@require_POST
+def classify(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """Classify the conversation again now; HTMX gets the new badge."""
+    conversation = classification.reclassify(request.user, conversation_id)
+    if request.htmx:
+        return render(request, "conversations/_classification.html", {"conversation": conversation})
+    return redirect(conversation)
 
 
 @login_required

@@ -54,6 +54,11 @@ class Reply:
     def finish_reason(self) -> str:
         return "tool_calls" if self.tool_calls else "stop"
 
+    @classmethod
+    def structured(cls, payload: Any, **kwargs: Any) -> Reply:
+        """An answer to a `response_format` request: `payload` as JSON text."""
+        return cls(text=json.dumps(payload), **kwargs)
+
     def token_list(self) -> list[str]:
         return self.tokens if self.tokens is not None else re.findall(r"\s*\S+|\s+", self.text)
 
@@ -61,6 +66,11 @@ class Reply:
 class FakeUpstream:
     def __init__(self, port: int = 0) -> None:
         self.script: deque[Reply] = deque()
+        # Structured-output requests (background classification, extraction) take their
+        # answers from a queue of their own, so they never take a chat turn's reply.
+        self.structured_script: deque[Reply] = deque()
+        # ... and are logged apart too, so counts of chat requests stay what a turn sent.
+        self.structured_log: list[dict[str, Any]] = []
         self.default = Reply()
         self.requests: list[dict[str, Any]] = []
         # Answer some requests by what they are, whatever the script holds: each is
@@ -89,15 +99,29 @@ class FakeUpstream:
         with self._lock:
             self.script.extend(replies)
 
+    def add_structured(self, *replies: Reply) -> None:
+        with self._lock:
+            self.structured_script.extend(replies)
+
     def next_reply(self, body: dict[str, Any]) -> Reply:
         with self._lock:
             if self.keep_requests:
-                self.requests.append(body)
+                log = self.structured_log if "response_format" in body else self.requests
+                log.append(body)
             for responder in self.responders:
                 reply = responder(body)
                 if reply is not None:
                     return reply
-            return self.script.popleft() if self.script else self.default
+            script = self.structured_script if "response_format" in body else self.script
+            return script.popleft() if script else self.default
+
+    def structured_requests(self, schema: str) -> list[dict[str, Any]]:
+        """The requests that asked for the JSON schema named `schema`."""
+        return [
+            body
+            for body in self.structured_log
+            if (body.get("response_format") or {}).get("json_schema", {}).get("name") == schema
+        ]
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         upstream = self

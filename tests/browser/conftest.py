@@ -175,6 +175,8 @@ def browser(chromium_path):
 @pytest.fixture
 def upstream(browser_upstream) -> FakeUpstream:
     browser_upstream.script.clear()
+    browser_upstream.structured_script.clear()
+    browser_upstream.structured_log.clear()
     browser_upstream.requests.clear()
     browser_upstream.responders.clear()
     return browser_upstream
