@@ -18,6 +18,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: "tests/browser/" in str(item.path))
 
 
+@pytest.fixture(autouse=True)
+def _forget_background_tasks() -> Iterator[None]:
+    """Work a test left running belongs to that test's event loop, closed with it; no
+    later test may wait on it."""
+    yield
+    from conversations import replies
+
+    replies._running.clear()
+
+
 @pytest.fixture
 def fake_upstream(settings) -> Iterator[FakeUpstream]:
     """A running OpenAI-compatible fake, with the app pointed at it."""

@@ -55,8 +55,10 @@ def summary_requests(fake) -> list[dict[str, Any]]:
 
 async def background_done() -> None:
     """Wait for the replies and their after-reply work to end (no clock involved)."""
-    me = asyncio.current_task()
-    while pending := [t for t in replies._running if t is not me and not t.done()]:
+    me, loop = asyncio.current_task(), asyncio.get_running_loop()
+    while pending := [
+        t for t in replies._running if t is not me and not t.done() and t.get_loop() is loop
+    ]:
         await asyncio.gather(*pending, return_exceptions=True)
 
 
