@@ -82,6 +82,10 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+# Keep connections open: the async ORM and Channels run queries on a worker thread that
+# would otherwise connect anew for each one (the largest CPU cost per reply).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the streaming checkpoints and page loads read and write side by side.
     DATABASES["default"].setdefault("OPTIONS", {})
@@ -187,6 +191,10 @@ LLM_CACHE_SCOPE = env.str("LLM_CACHE_SCOPE", default="user")
 # at once), a database checkpoint of the growing reply every CHECKPOINT seconds, and a
 # reply whose checkpoint is older than STALE seconds belongs to a dead process.
 CHAT_FRAME_INTERVAL = env.float("CHAT_FRAME_INTERVAL", default=0.04)
+# After the first frame, a frame waits for this many tokens, or until its oldest token
+# has waited CHAT_FRAME_MAX_WAIT seconds: about 60 frames for a 500-token reply.
+CHAT_FRAME_TOKENS = env.int("CHAT_FRAME_TOKENS", default=8)
+CHAT_FRAME_MAX_WAIT = env.float("CHAT_FRAME_MAX_WAIT", default=0.15)
 CHAT_CHECKPOINT_INTERVAL = env.float("CHAT_CHECKPOINT_INTERVAL", default=1.5)
 CHAT_STALE_AFTER = env.float("CHAT_STALE_AFTER", default=10.0)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=20000)

@@ -76,6 +76,7 @@ class ReplyRun:
         self.bypass_cache = False  # a regenerated reply must not come from a cache
         self.started = time.monotonic()
         self.tokens = 0  # deltas received: the live count shown while streaming
+        self.oldest_waiting = 0.0  # when the oldest delta not yet sent arrived
 
     @property
     def text(self) -> str:
@@ -123,9 +124,7 @@ class ReplyRun:
         )
         async for event in events:
             if isinstance(event, TextDelta):
-                self.parts.append(event.text)
-                self.tokens += 1
-                self.wake.set()
+                self._add_text(event.text)
             elif isinstance(event, Usage):
                 self.reply.prompt_tokens = event.prompt_tokens
                 self.reply.completion_tokens = event.completion_tokens
@@ -153,16 +152,39 @@ class ReplyRun:
             await self._finish(Message.Status.COMPLETE, "", final=False)
             self.reply = await tool_turns.open_reply(self.conversation)
             self.parts, self.sent = [], 0
+            self.tokens = 0
             await self.layer.group_send(
                 self.conversation.group_name,
                 {"type": "turn.resumed", "reply": self.reply.as_event()},
             )
 
+    def _add_text(self, text: str) -> None:
+        """Keep a delta and decide when the pump sends: the first at once; later ones
+        once CHAT_FRAME_TOKENS wait, or the oldest waiting one is CHAT_FRAME_MAX_WAIT old.
+        A fast stream thus costs a frame per few tokens, a slow one stays live."""
+        self.parts.append(text)
+        self.tokens += 1
+        waiting = len(self.parts) - self.sent
+        if self.tokens == 1 or waiting >= settings.CHAT_FRAME_TOKENS:
+            self.wake.set()
+        elif waiting == 1:
+            self.oldest_waiting = time.monotonic()
+            asyncio.get_running_loop().call_later(settings.CHAT_FRAME_MAX_WAIT, self.wake.set)
+
+    def _frame_due(self) -> bool:
+        waiting = len(self.parts) - self.sent
+        if not waiting:
+            return False
+        old = time.monotonic() - self.oldest_waiting >= settings.CHAT_FRAME_MAX_WAIT * 0.9
+        return self.sent == 0 or waiting >= settings.CHAT_FRAME_TOKENS or old
+
     async def _pump(self) -> None:
-        """Send new text to the group: the first delta at once, then batched."""
+        """Send new text to the group, at most one frame per CHAT_FRAME_INTERVAL."""
         while True:
             await self.wake.wait()
             self.wake.clear()
+            if not self.resync and not self._frame_due():
+                continue
             if self.resync:
                 self.resync = False
                 self.sent = len(self.parts)
