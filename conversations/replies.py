@@ -223,6 +223,11 @@ class ReplyRun:
         )
 
     async def _finish(self, status: str, error: str, *, final: bool = True) -> None:
+        if self.sent < len(self.parts):
+            # Text still waiting for its frame goes out first: delta-only listeners (the
+            # SSE endpoint) must receive every token, not only the final render.
+            rest, self.sent = "".join(self.parts[self.sent :]), len(self.parts)
+            await self._send("turn.delta", text=rest, **self._progress())
         reply = self.reply
         reply.content, reply.status, reply.error = self.text, status, error
         reply.updated_at = timezone.now()
