@@ -30,6 +30,9 @@ class Reply:
     error_message: str = "Scripted error"
     headers: dict[str, str] = field(default_factory=dict)
     cut_after: int | None = None  # drop the connection after this many tokens
+    garble_after: int | None = None  # send a chunk that is not JSON after this many tokens
+    stall_after: int | None = None  # go silent (for stall_seconds) after this many tokens
+    stall_seconds: float = 10.0
     include_usage: bool = True
     usage: dict[str, Any] | None = None
     model: str | None = None
@@ -153,6 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         body["_headers"] = dict(self.headers)
+        body["_received_at"] = time.monotonic()
         reply = self.fake.next_reply(body)
         if reply.wait_for is not None:
             reply.wait_for.wait(timeout=30)
@@ -195,6 +199,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 self.close_connection = True
                 return
+            if index == reply.garble_after:
+                self._write(b'data: {"choices": [{"delta": {"content": "unterminated\n\n')
+            if index == reply.stall_after:
+                time.sleep(reply.stall_seconds)
             if index and reply.token_delay:
                 time.sleep(reply.token_delay)
             self._event(_chunk(model, {"content": token}))
