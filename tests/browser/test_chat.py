@@ -97,6 +97,7 @@ def test_model_output_html_stays_inert_while_streaming_and_after_reload(
         '<svg onload="document.body.dataset.pwned=3"></svg> ',
         '<form id="composer" hx-swap-oob="true">gone</form> ',
         "[click](javascript:document.body.dataset.pwned=4) ",
+        "[data](data:text/html,<script>parent.document.body.dataset.pwned=5</script>) ",
     ]
     upstream.add(Reply(tokens=hostile * 3, token_delay=0.05))
     log_in(page, daphne_server)
@@ -112,7 +113,7 @@ def test_model_output_html_stays_inert_while_streaming_and_after_reload(
         expect(page.get_by_label("Message")).to_be_enabled()
     page.reload()
     reply = page.locator(".message--assistant").last
-    assert reply.locator("img, script, svg, a[href^='javascript']").count() == 0
+    assert reply.locator("img, script, svg, a[href^='javascript'], a[href^='data']").count() == 0
     assert page.evaluate("document.body.dataset.pwned") is None
 
 

@@ -199,12 +199,15 @@ class Browser:
 
 
 async def frames_until(ws, marker: str, timeout: float = 15) -> list[str]:
-    frames = []
-    async with asyncio.timeout(timeout):
-        while True:
-            frames.append(await ws.recv())
-            if marker in frames[-1]:
-                return frames
+    frames: list[str] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                frames.append(await ws.recv())
+                if marker in frames[-1]:
+                    return frames
+    except TimeoutError:
+        raise AssertionError(f"no frame with {marker!r} in {[f[:300] for f in frames]}") from None
 
 
 async def send(ws, **payload) -> None:
