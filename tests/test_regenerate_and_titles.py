@@ -176,3 +176,17 @@ async def test_demo_model_titles_the_conversation_offline(user, settings):
 
     await conversation.arefresh_from_db()
     assert conversation.title == "How Do Owls Sleep At"
+
+
+async def test_regenerate_bypasses_the_response_cache(fake_upstream, user, conversation, settings):
+    settings.LLM_CACHE_TTL = 60
+    socket, _ = await open_socket(user, conversation.pk)
+    await first_exchange(socket, fake_upstream)
+    asked = len([r for r in fake_upstream.requests if r.get("stream")])
+    fake_upstream.add(Reply(text="A fresh answer, not the cached one."))
+    await socket.send_json_to({"action": "regenerate"})
+    frames = await receive_until(socket, COMPLETE)
+    await socket.disconnect()
+
+    assert len([r for r in fake_upstream.requests if r.get("stream")]) == asked + 1
+    assert any("A fresh answer, not the cached one." in f for f in frames)
