@@ -21,7 +21,14 @@ from django.conf import settings
 
 from agents import cache, fallback, limits, usage
 from agents.demo import DemoTransport, split_tokens
-from agents.errors import Blocked, GatewayError, InvalidOutput, Refused, StreamCut
+from agents.errors import (
+    Blocked,
+    GatewayError,
+    InvalidOutput,
+    Refused,
+    StreamCut,
+    StructuredOutputError,
+)
 from agents.events import (
     CallContext,
     Completion,
@@ -391,8 +398,30 @@ async def parse(
 
     Raises `Refused` when the model declines, `InvalidOutput` when its answer is not
     valid JSON or breaks the schema, and `GatewayError` for upstream errors; nothing
-    half-valid is ever returned.
+    half-valid is ever returned. Budget, rate limit and the usage record apply as to
+    every other call.
     """
+    call = Call(context or CallContext(), model, messages)
+    try:
+        await _check_limits(call)
+        return await _parse_once(messages, model, schema, call)
+    except StructuredOutputError as exc:
+        call.outcome, call.error = exc.outcome, exc.message
+        raise
+    except GatewayError as exc:
+        _failed(call, exc)
+        raise
+    except asyncio.CancelledError:
+        call.outcome = Outcome.STOPPED
+        raise
+    finally:
+        await usage.record(call)
+
+
+async def _parse_once(
+    messages: list[dict[str, Any]], model: str, schema: type[pydantic.BaseModel], call: Call
+) -> Parsed:
+    call.model_served = model
     try:
         response = await get_client().chat.completions.parse(
             model=model, messages=messages, response_format=schema
@@ -400,21 +429,25 @@ async def parse(
     except openai.APIError as exc:
         raise map_error(exc) from exc
     except pydantic.ValidationError as exc:
+        call.accepted = True  # answered, and billed, but unusable
         raise InvalidOutput(str(exc)) from exc
     except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError) as exc:
-        # A cut or filtered answer is not a usable result either.
+        call.accepted = True  # a cut or filtered answer is not a usable result either
         raise InvalidOutput(str(exc)) from exc
+    call.accepted = True
     message = response.choices[0].message
-    if message.refusal:
-        raise Refused(message.refusal)
-    if message.parsed is None:
-        raise InvalidOutput("The answer was empty.")
-    usage = (
+    reported = (
         _usage_from(response.usage)
         if response.usage
         else Usage(estimate_prompt_tokens(messages), estimate_tokens(message.content or ""), True)
     )
-    return Parsed(value=message.parsed, usage=usage, model=response.model or model)
+    call.model_served = response.model or model
+    priced = await call.priced(reported, call.model_served)
+    if message.refusal:
+        raise Refused(message.refusal)
+    if message.parsed is None:
+        raise InvalidOutput("The answer was empty.")
+    return Parsed(value=message.parsed, usage=priced, model=call.model_served)
 
 
 class _ToolCallBuffer:

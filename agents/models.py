@@ -77,6 +77,8 @@ class UsageRecord(models.Model):
         STOPPED = "stopped", "Stopped"
         CUT = "cut", "Cut"
         BLOCKED = "blocked", "Blocked"
+        REFUSED = "refused", "Refused"
+        INVALID = "invalid", "Invalid answer"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -8,6 +8,8 @@ from agents.events import CallContext
 from agents.structured import Category, Classification, ContactList
 from tests.fake_upstream import Reply
 
+pytestmark = pytest.mark.django_db(transaction=True)
+
 MESSAGES = [{"role": "user", "content": "Write to Ann Lee at ann@example.com"}]
 CONTEXT = CallContext(purpose="extract", user_id=1)
 
@@ -142,3 +144,16 @@ async def test_demo_classification_reads_only_what_the_user_said(settings):
     )
     result = await structured.classify(text, model="demo", context=CONTEXT)
     assert result.category is Category.GENERAL
+
+
+async def test_structured_calls_are_recorded_as_usage_with_their_outcome(fake_upstream, user):
+    from agents.models import UsageRecord
+
+    fake_upstream.add_structured(Reply(refusal="I can't help with that."))
+    context = CallContext(purpose="extract", user_id=user.pk)
+    with pytest.raises(Refused):
+        await gateway.parse(
+            [{"role": "user", "content": "x"}], model="gpt-4o", context=context, schema=ContactList
+        )
+    record = await UsageRecord.objects.aget()
+    assert (record.purpose, record.outcome, record.user_id) == ("extract", "refused", user.pk)
