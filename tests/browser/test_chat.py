@@ -151,6 +151,10 @@ def test_rename_clear_and_delete_asks_first(page, daphne_server, upstream):
     new_conversation(page)
     send(page, "Something to delete")
     expect(page.locator(".message--assistant.message--complete")).to_be_visible()
+    # The after-reply work (a title from the model, the classification) updates the
+    # header; let it land before working in it.
+    expect(page.locator("#conversation-title")).not_to_have_text("Something to delete")
+    expect(page.locator("#classification")).not_to_contain_text("Classifying")
     page.get_by_text("Conversation actions").click()
     page.get_by_label("Title").fill("Renamed here")
     page.get_by_role("button", name="Rename").click()
