@@ -8,6 +8,7 @@ into typed events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -148,7 +149,7 @@ async def complete(
     """One non-streamed chat completion (summaries, titles, background work), through
     the same layers as `stream_chat`."""
     call = Call(context or CallContext(), model, messages)
-    try:
+    async with _recorded(call):
         await _check_limits(call)
         key = cache.key_for(call.context, model, messages, tools=tools, stream=False)
         cached = await cache.get(call.context, key)
@@ -159,6 +160,13 @@ async def complete(
         result = await _complete_with_fallback(messages, tools, call)
         await cache.put(call.context, key, _stored_completion(result, call))
         return result
+
+
+@contextlib.asynccontextmanager
+async def _recorded(call: Call) -> AsyncIterator[Call]:
+    """Note how a non-streamed call ended, and always write its usage row."""
+    try:
+        yield call
     except GatewayError as exc:
         _failed(call, exc)
         raise
@@ -180,6 +188,8 @@ def _failed(call: Call, exc: GatewayError) -> None:
         call.outcome = Outcome.BLOCKED
     elif isinstance(exc, StreamCut):
         call.outcome = Outcome.CUT
+    elif isinstance(exc, StructuredOutputError):
+        call.outcome = exc.outcome  # refused, or an invalid answer
     else:
         call.outcome = Outcome.ERROR
     call.error = exc.message
@@ -402,20 +412,9 @@ async def parse(
     every other call.
     """
     call = Call(context or CallContext(), model, messages)
-    try:
+    async with _recorded(call):
         await _check_limits(call)
         return await _parse_once(messages, model, schema, call)
-    except StructuredOutputError as exc:
-        call.outcome, call.error = exc.outcome, exc.message
-        raise
-    except GatewayError as exc:
-        _failed(call, exc)
-        raise
-    except asyncio.CancelledError:
-        call.outcome = Outcome.STOPPED
-        raise
-    finally:
-        await usage.record(call)
 
 
 async def _parse_once(
