@@ -94,9 +94,9 @@ async def raw_stream(client, result: Stream, start: float) -> None:
 
 
 async def run_raw(upstream_url: str, clients: int) -> Phase:
-    import openai
+    from agents.baseline import raw_client
 
-    client = openai.AsyncOpenAI(api_key="bench", base_url=upstream_url, max_retries=0)
+    client = raw_client(upstream_url)
     phase = Phase([Stream() for _ in range(clients)])
     start = time.perf_counter()
     await asyncio.gather(*(raw_stream(client, s, start) for s in phase.streams))
