@@ -39,6 +39,9 @@ from conversations.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
 
+# How long a reply waits for its control listener to end before cancelling it.
+CONTROL_CLOSE_TIMEOUT = 5.0
+
 # Strong references to running replies, so the event loop does not drop them.
 _running: set[asyncio.Task] = set()
 
@@ -73,6 +76,7 @@ class ReplyRun:
         self.wake = asyncio.Event()
         self.resync = False
         self.stop_requested = False
+        self.closing = False  # the reply is ending: control messages change nothing now
         self.bypass_cache = False  # a regenerated reply must not come from a cache
         self.started = time.monotonic()
         self.tokens = 0  # deltas received: the live count shown while streaming
@@ -85,11 +89,8 @@ class ReplyRun:
     async def run(self) -> None:
         control = await self.layer.new_channel()
         await self.layer.group_add(self.conversation.control_group_name, control)
-        helpers = [
-            spawn(self._listen(control, asyncio.current_task())),
-            spawn(self._pump()),
-            spawn(self._checkpoint()),
-        ]
+        listener = spawn(self._listen(control, asyncio.current_task()))
+        helpers = [spawn(self._pump()), spawn(self._checkpoint())]
         status, error = Message.Status.COMPLETE, ""
         try:
             error = await self._generate()
@@ -104,7 +105,7 @@ class ReplyRun:
         finally:
             for helper in helpers:
                 helper.cancel()
-            await self.layer.group_discard(self.conversation.control_group_name, control)
+            await self._close_control(control, listener)
         await self._finish(status, error)
 
     async def _generate(self) -> str:
@@ -201,12 +202,28 @@ class ReplyRun:
     async def _listen(self, channel: str, task: asyncio.Task) -> None:
         while True:
             message = await self.layer.receive(channel)
+            if message["type"] == "reply.done":
+                return
+            if self.closing:
+                continue
             if message["type"] == "reply.stop":
                 self.stop_requested = True
                 task.cancel()
             elif message["type"] == "reply.sync":
                 self.resync = True
                 self.wake.set()
+
+    async def _close_control(self, channel: str, listener: asyncio.Task) -> None:
+        """End the listener by a message, not by cancelling it: with channels-redis, a
+        receive cancelled mid-read can drop a message meant for another consumer of this
+        process (such as a tab's confirmation card)."""
+        self.closing = True
+        try:
+            await self.layer.send(channel, {"type": "reply.done"})
+            await asyncio.wait_for(asyncio.shield(listener), CONTROL_CLOSE_TIMEOUT)
+        except Exception:
+            listener.cancel()
+        await self.layer.group_discard(self.conversation.control_group_name, channel)
 
     async def _checkpoint(self) -> None:
         """Save the text so far now and then; the write also serves as a heartbeat."""

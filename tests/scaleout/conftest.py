@@ -63,6 +63,7 @@ def database_url(services) -> Iterator[str]:
 class Cluster:
     env: dict[str, str]
     ports: list[int]
+    logs: Path  # each process's stderr, kept with the run's temporary files
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     def url(self, index: int) -> str:
@@ -70,13 +71,14 @@ class Cluster:
 
     def start(self, index: int) -> None:
         command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.ports[index])]
-        process = subprocess.Popen(
-            [*command, "chatsite.asgi:application"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        with (self.logs / f"daphne-{index}.log").open("a") as log:
+            process = subprocess.Popen(
+                [*command, "chatsite.asgi:application"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         if index < len(self.processes):
             self.processes[index] = process
         else:
@@ -138,7 +140,7 @@ def cluster(database_url, cluster_upstream, tmp_path_factory) -> Iterator[Cluste
         cwd=ROOT, env=env | {"DJANGO_SUPERUSER_PASSWORD": PASSWORD}, check=True,
         capture_output=True,
     )  # fmt: skip
-    cluster = Cluster(env, [free_port(), free_port()])
+    cluster = Cluster(env, [free_port(), free_port()], tmp_path_factory.mktemp("logs"))
     cluster.start(0)
     cluster.start(1)
     yield cluster

@@ -1,6 +1,8 @@
 """Scale-out: two Daphne processes share one Redis channel layer and one PostgreSQL."""
 
 import asyncio
+import json
+import re
 
 from tests.fake_upstream import Reply
 from tests.scaleout.conftest import Browser, frames_until, send
@@ -53,3 +55,25 @@ async def test_killed_process_leaves_the_reply_interrupted_with_its_text(cluster
     cluster.start(0)
     assert "message--interrupted" in page
     assert "cut10" in page
+
+
+async def test_confirmation_created_on_a_is_approved_on_b_and_the_turn_resumes(cluster, upstream):
+    tab_a, tab_b = Browser(cluster.url(0)), Browser(cluster.url(1))
+    doomed = tab_a.new_conversation()
+    conversation = tab_a.new_conversation()
+    arguments = json.dumps({"conversation_id": doomed})
+    upstream.add(
+        Reply(text="", tool_calls=[{"name": "delete_conversation", "arguments": arguments}]),
+        Reply(text="It is deleted."),
+    )
+    async with tab_a.socket(conversation) as ws_a, tab_b.socket(conversation) as ws_b:
+        await asyncio.sleep(0.3)
+        await send(ws_a, message="Delete my other conversation")
+        frames_a = await frames_until(ws_a, "confirmation__buttons")
+        card = frames_a[-1]
+        confirmation = int(re.search(r'"confirmation": (\d+)', card).group(1))
+        assert tab_a.http.get(f"/conversations/{doomed}/").status_code == 200
+        await send(ws_b, action="confirm", confirmation=confirmation)
+        frames = await frames_until(ws_b, "It is deleted.")
+    assert any("confirmation--executed" in f for f in frames)
+    assert tab_b.http.get(f"/conversations/{doomed}/").status_code == 404
