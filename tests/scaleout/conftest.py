@@ -147,6 +147,23 @@ def cluster(database_url, cluster_upstream, tmp_path_factory) -> Iterator[Cluste
     cluster.stop()
 
 
+@pytest.fixture
+def limited_cluster(cluster, tmp_path) -> Iterator[Cluster]:
+    """Two more processes on the same data, allowing each user two model requests an
+    hour, with no background classification: every request they count is a chat turn."""
+    env = cluster.env | {
+        "LLM_USER_RPM": "2",
+        "LLM_RATE_WINDOW": "3600",
+        "CACHE_KEY_PREFIX": f"limited-{tmp_path.name}",
+        "CLASSIFY_CONVERSATIONS": "false",
+    }
+    limited = Cluster(env, [free_port(), free_port()], tmp_path)
+    limited.start(0)
+    limited.start(1)
+    yield limited
+    limited.stop()
+
+
 def _title_request(body: dict) -> Reply | None:
     """Titles are asked for after a first reply, at any moment: answer them apart, so
     they never take a reply a test scripted for a chat turn."""
@@ -183,9 +200,12 @@ class Browser:
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
         return self.http.post(path, data={**(data or {}), "csrfmiddlewaretoken": token})
 
-    def new_conversation(self) -> int:
+    def new_conversation(self, title: str = "") -> int:
         response = self.csrf_post("/conversations/new/")
-        return int(re.search(r"/conversations/(\d+)/", response.headers["location"]).group(1))
+        pk = int(re.search(r"/conversations/(\d+)/", response.headers["location"]).group(1))
+        if title:  # a conversation named by its user gets no title request later
+            assert self.csrf_post(f"/conversations/{pk}/rename/", {"title": title}).is_redirect
+        return pk
 
     @property
     def cookie(self) -> str:

@@ -77,3 +77,20 @@ async def test_confirmation_created_on_a_is_approved_on_b_and_the_turn_resumes(c
         frames = await frames_until(ws_b, "It is deleted.")
     assert any("confirmation--executed" in f for f in frames)
     assert tab_b.http.get(f"/conversations/{doomed}/").status_code == 404
+
+
+async def test_the_per_user_rate_limit_counts_requests_on_both_processes(limited_cluster, upstream):
+    tab_a, tab_b = Browser(limited_cluster.url(0)), Browser(limited_cluster.url(1))
+    first, second = tab_a.new_conversation("First"), tab_a.new_conversation("Second")
+    upstream.add(Reply(text="Answer one."), Reply(text="Answer two."), Reply(text="Never sent."))
+    async with tab_a.socket(first) as ws_a:
+        await send(ws_a, message="one")
+        await frames_until(ws_a, DONE)
+    async with tab_b.socket(second) as ws_b:
+        await send(ws_b, message="two")
+        await frames_until(ws_b, DONE)
+        await send(ws_b, message="three")
+        frames = await frames_until(ws_b, "message--failed")
+    # Process B has seen two requests of its own: only a shared count refuses the third.
+    assert "sending requests too fast (limit 2 per minute)" in frames[-1]
+    assert [body["messages"][-1]["content"] for body in upstream.requests] == ["one", "two"]
