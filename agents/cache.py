@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 
+from agents.errors import STORE_ERRORS
 from agents.events import CallContext
+
+logger = logging.getLogger(__name__)
 
 
 def enabled(context: CallContext) -> bool:
@@ -31,12 +35,21 @@ def key_for(
 
 
 async def get(context: CallContext, key: str) -> dict[str, Any] | None:
-    """A stored answer, unless the cache is off or bypassed for this call."""
+    """A stored answer, unless the cache is off or bypassed for this call (or down: the
+    cache only saves money, so a call goes upstream without it)."""
     if not enabled(context):
         return None
-    return await cache.aget(key)
+    try:
+        return await cache.aget(key)
+    except STORE_ERRORS as exc:
+        logger.warning("Response cache unavailable, asking upstream: %s", exc)
+        return None
 
 
 async def put(context: CallContext, key: str, answer: dict[str, Any]) -> None:
-    if enabled(context):
+    if not enabled(context):
+        return
+    try:
         await cache.aset(key, answer, timeout=settings.LLM_CACHE_TTL)
+    except STORE_ERRORS as exc:
+        logger.warning("Response cache unavailable, answer not stored: %s", exc)

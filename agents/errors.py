@@ -1,5 +1,11 @@
 """Our own error types for model calls, so nothing above the gateway knows the SDK."""
 
+from redis.exceptions import RedisError
+
+# What the Redis-backed parts (the cache behind limits and the response cache, the
+# channel layer) raise when Redis is unreachable: a socket error or redis-py's own.
+STORE_ERRORS: tuple[type[BaseException], ...] = (OSError, RedisError)
+
 
 class GatewayError(Exception):
     """A model call failed. `message` is safe to show to the user.

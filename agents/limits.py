@@ -19,9 +19,12 @@ from django.core.cache import cache
 from django.db.models import Sum
 from django.utils import timezone
 
-from agents.errors import Blocked
+from agents.errors import STORE_ERRORS, Blocked
 from agents.events import Waiting
 from agents.models import UsageDay, UserBudget
+
+# Seconds to suggest before retrying while the shared store (Redis) is unreachable.
+STORE_RETRY_AFTER = 30
 
 
 def monthly_budget(user_id: int) -> Decimal:
@@ -68,14 +71,25 @@ def _window() -> tuple[int, float]:
 
 
 def _count(key: str, amount: int = 1) -> int:
-    """Add `amount` to a counter that expires with its window; returns the new value."""
+    """Add `amount` to a counter that expires with its window; returns the new value.
+
+    With the shared store down, limits cannot be counted, so nothing is sent: an
+    uncounted call could overspend the account.
+    """
     timeout = int(settings.LLM_RATE_WINDOW) * 2 + 1
-    cache.add(key, 0, timeout=timeout)
     try:
-        return cache.incr(key, amount)
-    except ValueError:  # expired between add and incr
-        cache.set(key, amount, timeout=timeout)
-        return amount
+        cache.add(key, 0, timeout=timeout)
+        try:
+            return cache.incr(key, amount)
+        except ValueError:  # expired between add and incr
+            cache.set(key, amount, timeout=timeout)
+            return amount
+    except STORE_ERRORS as exc:
+        raise Blocked(
+            "Usage limits cannot be checked right now (the server cannot reach its "
+            "shared store), so nothing was sent. Try again in a minute.",
+            retry_after=STORE_RETRY_AFTER,
+        ) from exc
 
 
 async def check_user_rate(user_id: int | None) -> None:
