@@ -9,13 +9,13 @@ change through the conversation's group.
 from __future__ import annotations
 
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
 from agents import structured
 from agents.errors import GatewayError
 from agents.events import CallContext
+from conversations import live
 from conversations.models import Conversation, Message
 from conversations.services import get_conversation_for_user
 
@@ -100,7 +100,7 @@ async def _save(conversation: Conversation, **fields: object) -> None:
 
 async def _announce(conversation: Conversation) -> None:
     """Every open tab of the conversation redraws its badge."""
-    await get_channel_layer().group_send(
+    await live.broadcast(
         conversation.group_name, {"type": "conversation.classified", **as_event(conversation)}
     )
 

@@ -11,7 +11,6 @@ import json
 from datetime import timedelta
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -22,7 +21,7 @@ from agents import tools
 from agents.builtin_tools import describe
 from agents.events import ConfirmationNeeded
 from agents.tools import ToolContext
-from conversations import services, tool_turns
+from conversations import live, services, tool_turns
 from conversations.models import Conversation, Message, ToolConfirmation
 
 REJECTED_RESULT = "The user cancelled this action; it was not carried out."
@@ -146,7 +145,7 @@ async def resume(conversation_id: int, message_id: int | None) -> None:
     if started is None:
         return
     conversation, reply, history = started
-    await get_channel_layer().group_send(
+    await live.broadcast(
         conversation.group_name, {"type": "turn.resumed", "reply": reply.as_event()}
     )
     replies.start_reply(conversation, reply, history)
@@ -215,7 +214,7 @@ def expire_overdue(user, conversation_id: int) -> list[ToolConfirmation]:
 
 
 async def _broadcast(conversation_id: int, event_type: str, confirmation: ToolConfirmation):
-    await get_channel_layer().group_send(
+    await live.broadcast(
         Conversation(pk=conversation_id).group_name,
         {"type": event_type, "confirmation": confirmation.as_event()},
     )

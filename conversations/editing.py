@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from conversations import live
 from conversations.models import Conversation, Message
 from conversations.services import (
     get_conversation_for_user,
@@ -95,7 +95,7 @@ async def _announce_and_start(restart: Restart, *, bypass_cache: bool) -> None:
 
     conversation = restart.conversation
     history = await sync_to_async(prompt_messages)(conversation, before_id=restart.reply.pk)
-    await get_channel_layer().group_send(
+    await live.broadcast(
         conversation.group_name,
         {
             "type": "turn.restarted",

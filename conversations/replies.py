@@ -34,13 +34,16 @@ from agents.events import (
     Waiting,
 )
 from agents.models import UsageRecord
-from conversations import background, confirmations, tool_turns
+from conversations import background, confirmations, live, tool_turns
 from conversations.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
 
 # How long a reply waits for its control listener to end before cancelling it.
 CONTROL_CLOSE_TIMEOUT = 5.0
+
+# How often a reply's control listener retries while the channel layer is down.
+LAYER_RETRY_INTERVAL = 1.0
 
 # Strong references to running replies, so the event loop does not drop them.
 _running: set[asyncio.Task] = set()
@@ -88,7 +91,7 @@ class ReplyRun:
 
     async def run(self) -> None:
         control = await self.layer.new_channel()
-        await self.layer.group_add(self.conversation.control_group_name, control)
+        await live.join(self.conversation.control_group_name, control)
         listener = spawn(self._listen(control, asyncio.current_task()))
         helpers = [spawn(self._pump()), spawn(self._checkpoint())]
         status, error = Message.Status.COMPLETE, ""
@@ -154,7 +157,7 @@ class ReplyRun:
             self.reply = await tool_turns.open_reply(self.conversation)
             self.parts, self.sent = [], 0
             self.tokens = 0
-            await self.layer.group_send(
+            await live.broadcast(
                 self.conversation.group_name,
                 {"type": "turn.resumed", "reply": self.reply.as_event()},
             )
@@ -201,7 +204,14 @@ class ReplyRun:
 
     async def _listen(self, channel: str, task: asyncio.Task) -> None:
         while True:
-            message = await self.layer.receive(channel)
+            try:
+                message = await self.layer.receive(channel)
+            except live.LAYER_ERRORS:
+                # The layer is down. Wait, then join the group again: a restarted Redis
+                # has forgotten it, and Stop must reach this reply once it is back.
+                await asyncio.sleep(LAYER_RETRY_INTERVAL)
+                await live.join(self.conversation.control_group_name, channel)
+                continue
             if message["type"] == "reply.done":
                 return
             if self.closing:
@@ -221,9 +231,9 @@ class ReplyRun:
         try:
             await self.layer.send(channel, {"type": "reply.done"})
             await asyncio.wait_for(asyncio.shield(listener), CONTROL_CLOSE_TIMEOUT)
-        except Exception:
-            listener.cancel()
-        await self.layer.group_discard(self.conversation.control_group_name, channel)
+        except (*live.LAYER_ERRORS, TimeoutError):
+            listener.cancel()  # the layer is down: there is nothing left to drop
+        await live.leave(self.conversation.control_group_name, channel)
 
     async def _checkpoint(self) -> None:
         """Save the text so far now and then; the write also serves as a heartbeat."""
@@ -234,7 +244,7 @@ class ReplyRun:
             )
 
     async def _send(self, event_type: str, **data: Any) -> None:
-        await self.layer.group_send(
+        await live.broadcast(
             self.conversation.group_name,
             {"type": event_type, "message_id": self.reply.pk, **data},
         )
@@ -261,7 +271,7 @@ class ReplyRun:
             updated_at=reply.updated_at,
         )
         total = await sync_to_async(UsageRecord.objects.conversation_total)(self.conversation.pk)
-        await self.layer.group_send(
+        await live.broadcast(
             self.conversation.group_name,
             {
                 "type": "turn.finished",

@@ -6,14 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
-from conversations import summaries
+from conversations import live, summaries
 from conversations.models import Conversation, Message
 
 TITLE_LENGTH = 60
@@ -132,7 +131,7 @@ async def start_turn(user, conversation_id: int, text: object) -> Turn:
     text = validate_message_text(text)
     turn = await sync_to_async(record_turn)(user, conversation_id, text)
     history = await sync_to_async(prompt_messages)(turn.conversation, before_id=turn.reply.pk)
-    await get_channel_layer().group_send(
+    await live.broadcast(
         turn.conversation.group_name,
         {
             "type": "turn.started",
@@ -148,12 +147,13 @@ async def start_turn(user, conversation_id: int, text: object) -> Turn:
 async def request_stop(user, conversation_id: int) -> None:
     """Ask the running reply to stop, on whichever process it runs."""
     conversation = await sync_to_async(get_conversation_for_user)(user, conversation_id)
-    await get_channel_layer().group_send(conversation.control_group_name, {"type": "reply.stop"})
+    if not await live.broadcast(conversation.control_group_name, {"type": "reply.stop"}):
+        raise ValidationError("Stop did not reach the reply: live updates are unavailable.")
 
 
 async def request_resync(conversation: Conversation) -> None:
     """Ask the running reply to send its text so far (a tab has just connected)."""
-    await get_channel_layer().group_send(conversation.control_group_name, {"type": "reply.sync"})
+    await live.broadcast(conversation.control_group_name, {"type": "reply.sync"})
 
 
 def recover_stale_replies(

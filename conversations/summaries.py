@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.db import transaction
 
 from agents import gateway, memory
 from agents.errors import GatewayError
 from agents.events import CallContext
-from conversations import tool_turns
+from conversations import live, tool_turns
 from conversations.models import Conversation, Message, Summary, ToolConfirmation
 
 logger = logging.getLogger(__name__)
@@ -180,6 +179,4 @@ async def _record_failure(plan: FoldPlan, error: str) -> None:
 async def _announce(conversation: Conversation, summary: Summary) -> None:
     """Move the marker in every open tab to where the new summary ends."""
     event = {"id": summary.pk, "up_to_message_id": summary.up_to_message_id, "text": summary.text}
-    await get_channel_layer().group_send(
-        conversation.group_name, {"type": "summary.updated", "summary": event}
-    )
+    await live.broadcast(conversation.group_name, {"type": "summary.updated", "summary": event})

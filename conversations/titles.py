@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from channels.layers import get_channel_layer
-
 from agents.errors import GatewayError
 from agents.events import CallContext
 from agents.titles import suggest_title
+from conversations import live
 from conversations.models import Conversation, Message
 from conversations.services import automatic_title
 
@@ -44,7 +43,7 @@ async def title_after_first_reply(conversation_id: int, reply_id: int) -> None:
         pk=conversation.pk, title=conversation.title
     ).aupdate(title=title)
     if updated:
-        await get_channel_layer().group_send(
+        await live.broadcast(
             conversation.group_name,
             {"type": "conversation.titled", "conversation_id": conversation.pk, "title": title},
         )

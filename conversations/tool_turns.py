@@ -12,13 +12,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.utils.functional import SimpleLazyObject
 
 from agents.events import ToolResult
 from agents.loop import assistant_message, tool_message
 from agents.tools import ToolContext
+from conversations import live
 from conversations.models import Conversation, Message
 
 # Sent for a call that has no stored answer (a confirmation still open, or a crash
@@ -108,7 +108,7 @@ async def record_answer(
 
 
 async def broadcast_appended(conversation_id: int, message: Message) -> None:
-    await get_channel_layer().group_send(
+    await live.broadcast(
         Conversation(pk=conversation_id).group_name,
         {"type": "message.appended", "message": message.as_event()},
     )

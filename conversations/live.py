@@ -1,0 +1,69 @@
+"""Live updates through the channel layer: best effort, because the database holds the
+truth.
+
+Frames, stop requests and resyncs travel through the channel layer (Redis when
+REDIS_URL is set). When it is unreachable, a reply still runs to its end and is saved;
+only the live view of it pauses. So nothing here raises for a failed send: it logs (once
+per outage, not once per frame) and reports False, and tabs catch up from the database
+when they reconnect.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+from agents.errors import STORE_ERRORS
+
+logger = logging.getLogger(__name__)
+
+# What a channel layer raises when its backing service is gone.
+LAYER_ERRORS = STORE_ERRORS
+
+_outage = False  # a failed send was logged; the next success logs the recovery
+
+
+async def broadcast(group: str, event: dict[str, Any]) -> bool:
+    """Send `event` to every member of `group`; False when the layer is unavailable."""
+    try:
+        await get_channel_layer().group_send(group, event)
+    except LAYER_ERRORS as exc:
+        _failed(f"{event['type']} to {group}", exc)
+        return False
+    _succeeded()
+    return True
+
+
+async def join(group: str, channel: str) -> bool:
+    try:
+        await get_channel_layer().group_add(group, channel)
+    except LAYER_ERRORS as exc:
+        _failed(f"joining {group}", exc)
+        return False
+    _succeeded()
+    return True
+
+
+async def leave(group: str, channel: str) -> bool:
+    try:
+        await get_channel_layer().group_discard(group, channel)
+    except LAYER_ERRORS as exc:
+        _failed(f"leaving {group}", exc)
+        return False
+    return True
+
+
+def _failed(what: str, exc: BaseException) -> None:
+    global _outage
+    if not _outage:
+        logger.warning("Channel layer unavailable (%s failed: %s); live updates paused", what, exc)
+    _outage = True
+
+
+def _succeeded() -> None:
+    global _outage
+    if _outage:
+        logger.warning("Channel layer reachable again; live updates resumed")
+    _outage = False
