@@ -98,12 +98,28 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
+    from redis.asyncio.retry import Retry as AsyncRetry
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # Above channels-redis's 5 s blocking receive, so an idle wait never times out
-            # first (redis-py's own default socket timeout is also 5 s).
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # Above channels-redis's 5 s blocking receive, so an idle wait
+                        # never times out first (redis-py's own default is also 5 s).
+                        "socket_timeout": 30,
+                        # A pooled connection idle this long is pinged before use, and a
+                        # failed ping or command reconnects and tries again, so one left
+                        # over from before a Redis restart is replaced, not reported.
+                        "health_check_interval": 2,
+                        "retry": AsyncRetry(ExponentialBackoff(cap=1.0, base=0.05), 2),
+                    }
+                ]
+            },
         }
     }
     CACHES = {
@@ -112,6 +128,10 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             # Several sites (or test runs) can share one Redis with distinct prefixes.
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default=""),
+            "OPTIONS": {
+                "health_check_interval": 2,
+                "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 2),
+            },
         }
     }
 else:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -16,40 +16,74 @@ from django.utils import timezone
 
 from accounts.middleware import display_zone
 from accounts.models import Profile
-from conversations import classification, confirmations, editing, services
+from conversations import classification, confirmations, editing, live, services
 from conversations.models import Conversation, Message, Summary, ToolConfirmation
+
+logger = logging.getLogger(__name__)
 
 # Close codes sent before the handshake completes (the browser sees a refused socket).
 UNAUTHENTICATED = 4401
 NOT_FOUND = 4404
+# Sent after the handshake when the channel layer is down; the page reconnects after a
+# pause (chat.js). A server may only send 1000 or 3000-4999 itself.
+LIVE_UPDATES_UNAVAILABLE = 4503
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     conversation: Conversation
     watchdog: asyncio.Task | None = None
+    opened = False  # the handshake was accepted
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except live.LAYER_ERRORS:
+            # The channel layer (Redis) went away: this socket cannot get live updates.
+            logger.warning("Closing a conversation socket: the channel layer is unavailable")
+            await self._live_updates_unavailable()
+        finally:
+            if self.watchdog:
+                self.watchdog.cancel()
 
     async def connect(self) -> None:
+        if not await self._open():
+            return
+        await self.channel_layer.group_add(self.conversation.group_name, self.channel_name)
+        await self.accept()
+        self.opened = True
+        await self._catch_up()
+
+    async def _open(self) -> bool:
+        """Load the user's conversation, or refuse the socket (not logged in, not theirs)."""
         user = self.scope["user"]
         if not user.is_authenticated:
             await self.close(code=UNAUTHENTICATED)
-            return
+            return False
         try:
             self.conversation = await _get_conversation_for_user(
                 user, self.scope["url_route"]["kwargs"]["conversation_id"]
             )
         except Http404:
             await self.close(code=NOT_FOUND)
-            return
+            return False
         self.zone = await sync_to_async(lambda: display_zone(Profile.objects.for_user(user)))()
-        await self.channel_layer.group_add(self.conversation.group_name, self.channel_name)
-        await self.accept()
-        await self._catch_up()
+        return True
+
+    async def _live_updates_unavailable(self) -> None:
+        """Tell the tab why its socket closes, then close it with a code the client
+        reconnects on. Its owner's messages and replies are in the database meanwhile."""
+        if not self.opened:
+            if not hasattr(self, "conversation") and not await self._open():
+                return
+            await self.accept()
+        await self._send_html("conversations/_live_unavailable.html")
+        await self.close(code=LIVE_UPDATES_UNAVAILABLE)
 
     async def disconnect(self, code: int) -> None:
         if self.watchdog:
             self.watchdog.cancel()
         if hasattr(self, "conversation"):
-            await self.channel_layer.group_discard(self.conversation.group_name, self.channel_name)
+            await live.leave(self.conversation.group_name, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict):
@@ -221,6 +255,6 @@ async def _recover(conversation: Conversation) -> None:
 
 
 async def _broadcast_finished(conversation: Conversation, message: Message) -> None:
-    await get_channel_layer().group_send(
+    await live.broadcast(
         conversation.group_name, {"type": "turn.finished", "reply": message.as_event()}
     )

@@ -30,6 +30,67 @@
     // Scrolling after a frame is chat-extras.js's: it stops when the reader scrolls up.
   });
 
+  // A dropped socket: say so while it reconnects, then catch up on what this tab
+  // missed meanwhile, since replies keep running and are saved without it. The ws
+  // extension reconnects by itself after an abnormal close or a restart; after the
+  // server's "live updates unavailable" (4503), this code does, backing off to 30 s.
+  var RECONNECTING_CODES = [1006, 1011, 1012, 1013];
+  var LIVE_UPDATES_UNAVAILABLE = 4503;
+  var lostConnection = false;
+  var retries = 0;
+
+  document.addEventListener("htmx:wsClose", function (event) {
+    var code = event.detail.event.code;
+    var status = document.getElementById("connection-status");
+    if (!status) return;
+    if (code === LIVE_UPDATES_UNAVAILABLE) {
+      var socket = event.detail.socketWrapper;
+      setTimeout(socket.reconnect, Math.min(30000, 1000 * Math.pow(2, retries++)));
+    } else if (RECONNECTING_CODES.indexOf(code) < 0) {
+      return;
+    }
+    lostConnection = true;
+    if (status.hidden) {
+      status.textContent = "Connection lost. Reconnecting…";
+      status.hidden = false;
+    }
+  });
+
+  document.addEventListener("htmx:wsOpen", function () {
+    if (!lostConnection) return;
+    lostConnection = false;
+    retries = 0;
+    var status = document.getElementById("connection-status");
+    status.className = "connection-status";
+    status.textContent = "";
+    status.hidden = true;
+    catchingUp = true;
+    htmx.ajax("GET", window.location.pathname, {
+      target: "#messages",
+      select: "#messages",
+      swap: "outerHTML",
+    });
+  });
+
+  var catchingUp = false;
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!catchingUp) return;
+    catchingUp = false;
+    syncComposer();
+  });
+
+  // The composer as the refreshed history says: disabled while a reply streams.
+  function syncComposer() {
+    var streaming = !!document.querySelector("#messages .message--streaming");
+    var composer = document.getElementById("composer");
+    if (!composer) return;
+    composer.querySelectorAll("textarea, button[type=submit]").forEach(function (el) {
+      el.disabled = streaming;
+    });
+    var stop = composer.querySelector("button[type=button]");
+    if (stop) stop.disabled = !streaming;
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     scrollToLatest();
     var input = document.getElementById("message-input");

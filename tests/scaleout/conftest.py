@@ -10,10 +10,12 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,8 +37,7 @@ def service_up(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.fixture(scope="session")
-def services() -> None:
+def require_services() -> None:
     missing = [
         name for name, port in (("PostgreSQL", 5432), ("Redis", 6379)) if not service_up(port)
     ]
@@ -46,17 +47,26 @@ def services() -> None:
         pytest.skip(f"{', '.join(missing)} not running on 127.0.0.1")
 
 
-@pytest.fixture(scope="session")
-def database_url(services) -> Iterator[str]:
+@contextmanager
+def postgres_database(name: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for the duration; its URL."""
     import psycopg
 
-    name = f"chat_scaleout_{os.getpid()}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgres://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    require_services()
+    with postgres_database(f"chat_scaleout_{os.getpid()}") as url:
+        yield url
 
 
 @dataclass
@@ -106,11 +116,8 @@ def cluster_upstream() -> Iterator[FakeUpstream]:
     fake.stop()
 
 
-@pytest.fixture(scope="session")
-def cluster(database_url, cluster_upstream, tmp_path_factory) -> Iterator[Cluster]:
-    import redis
-
-    redis.Redis.from_url(REDIS_URL).flushdb()
+def prepared_env(database_url: str, upstream_url: str, static_root: Path) -> dict[str, str]:
+    """Production-like settings on `database_url`, migrated, with the user alice."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", ""),
@@ -123,14 +130,14 @@ def cluster(database_url, cluster_upstream, tmp_path_factory) -> Iterator[Cluste
         "SECURE_SSL_REDIRECT": "false",
         "SESSION_COOKIE_SECURE": "false",
         "CSRF_COOKIE_SECURE": "false",
-        "OPENAI_BASE_URL": cluster_upstream.url,
+        "OPENAI_BASE_URL": upstream_url,
         "OPENAI_API_KEY": "sk-scale-out",
         "LLM_MODEL": "gpt-4o-mini",
         "LLM_MAX_RETRIES": "0",
         "LLM_CACHE_TTL": "0",
         "CHAT_CHECKPOINT_INTERVAL": "0.3",
         "CHAT_STALE_AFTER": "2",
-        "STATIC_ROOT": str(tmp_path_factory.mktemp("static")),
+        "STATIC_ROOT": str(static_root),
     }
     manage = [sys.executable, "manage.py"]
     for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
@@ -140,6 +147,15 @@ def cluster(database_url, cluster_upstream, tmp_path_factory) -> Iterator[Cluste
         cwd=ROOT, env=env | {"DJANGO_SUPERUSER_PASSWORD": PASSWORD}, check=True,
         capture_output=True,
     )  # fmt: skip
+    return env
+
+
+@pytest.fixture(scope="session")
+def cluster(database_url, cluster_upstream, tmp_path_factory) -> Iterator[Cluster]:
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    env = prepared_env(database_url, cluster_upstream.url, tmp_path_factory.mktemp("static"))
     cluster = Cluster(env, [free_port(), free_port()], tmp_path_factory.mktemp("logs"))
     cluster.start(0)
     cluster.start(1)
@@ -234,3 +250,38 @@ async def frames_until(ws, marker: str, timeout: float = 15) -> list[str]:
 
 async def send(ws, **payload) -> None:
     await ws.send(json.dumps(payload))
+
+
+class RedisServer:
+    """A Redis of a test's own on a free port, to kill and restart at will."""
+
+    def __init__(self, port: int, directory: Path) -> None:
+        self.port, self.directory = port, directory
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        command = [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--dir", str(self.directory)]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        wait_for_port(self.port, self.process)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+
+
+@pytest.fixture
+def redis_server(tmp_path) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server must be installed for the Redis outage tests in CI")
+        pytest.skip("redis-server is not installed")
+    server = RedisServer(free_port(), tmp_path)
+    server.start()
+    yield server
+    if server.process.poll() is None:
+        server.kill()

@@ -1,0 +1,81 @@
+"""Redis goes away under a scale-out process, then comes back.
+
+The test runs a Redis server of its own on a free port (see `redis_server`), so it can
+kill and restart it without touching the shared one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+import websockets
+
+from tests.browser.conftest import free_port
+from tests.fake_upstream import Reply
+from tests.scaleout.conftest import Browser, Cluster, frames_until, send
+
+DONE = "message--assistant message--complete"
+UNAVAILABLE = "Live updates are unavailable"
+
+
+@pytest.fixture
+def outage_cluster(cluster, redis_server, tmp_path) -> Iterator[Cluster]:
+    """One more process on the same data, with its own Redis for channels and cache."""
+    env = cluster.env | {"REDIS_URL": redis_server.url}
+    process = Cluster(env, [free_port()], tmp_path)
+    process.start(0)
+    yield process
+    process.stop()
+
+
+async def test_redis_outage_pauses_live_updates_loses_nothing_and_recovers(
+    outage_cluster, redis_server, upstream
+):
+    tab = Browser(outage_cluster.url(0))
+    conversation = tab.new_conversation("Outage")
+    upstream.add(
+        Reply(tokens=[f"w{i} " for i in range(60)], token_delay=0.05),
+        Reply(text="Back again."),
+    )
+    async with tab.socket(conversation) as ws:
+        await send(ws, message="Talk through an outage")
+        await frames_until(ws, "w3")
+        redis_server.kill()
+        # The open tab is told why its live view stops, and the socket closes with a
+        # code the browser reconnects on.
+        frames = await frames_until(ws, UNAVAILABLE)
+        with pytest.raises(websockets.ConnectionClosedError) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd.code == 4503  # the page reconnects on it (chat.js)
+    assert 'id="connection-status"' in frames[-1]
+
+    # The reply keeps running without Redis and is saved whole.
+    for _ in range(100):
+        page = tab.http.get(f"/conversations/{conversation}/").text
+        if "w59" in page:
+            break
+        await asyncio.sleep(0.1)
+    assert "Talk through an outage" in page
+    assert "message--complete" in page and "w0 w1 w2" in page and "w59" in page
+
+    # While Redis is down, a new socket gets the same clear error instead of a bare
+    # refusal.
+    async with tab.socket(conversation) as ws:
+        assert UNAVAILABLE in await asyncio.wait_for(ws.recv(), 10)
+        with pytest.raises(websockets.ConnectionClosedError):
+            await asyncio.wait_for(ws.recv(), 10)
+
+    # Redis returns (empty, as a restarted Redis without persistence is): the next
+    # socket works and a new turn streams live again.
+    redis_server.start()
+    async with tab.socket(conversation) as ws:
+        await asyncio.sleep(0.2)
+        await send(ws, message="Are you back?")
+        frames = await frames_until(ws, DONE)
+    assert "Back again." in frames[-1]
+    assert [body["messages"][-1]["content"] for body in upstream.requests] == [
+        "Talk through an outage",
+        "Are you back?",
+    ]
