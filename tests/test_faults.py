@@ -1,6 +1,7 @@
 """Faults of the upstream and of the browser: the user's data survives every one."""
 
 import asyncio
+import socket
 
 import pytest
 
@@ -90,3 +91,39 @@ async def test_closing_the_tab_mid_reply_lets_the_reply_finish_and_be_saved(
     reply = await reply_of(conversation)
     assert reply.status == Message.Status.COMPLETE
     assert reply.content == "".join(f"w{i} " for i in range(40))
+
+
+def unreachable_redis_cache() -> dict:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once the socket closes
+    location = f"redis://127.0.0.1:{port}/0"
+    return {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": location}
+    }
+
+
+async def test_with_the_shared_store_down_limits_refuse_clearly_before_any_upstream_call(
+    fake_upstream, user, conversation, settings
+):
+    settings.CACHES = unreachable_redis_cache()
+    settings.LLM_USER_RPM = 5
+    await run_turn(user, conversation, "counted?", "message--failed")
+
+    reply = await reply_of(conversation)
+    assert reply.error.startswith("Usage limits cannot be checked right now")
+    assert fake_upstream.requests == []
+    assert await Message.objects.filter(conversation=conversation, content="counted?").aexists()
+
+
+async def test_with_the_shared_store_down_the_response_cache_is_skipped(
+    fake_upstream, user, conversation, settings
+):
+    settings.CACHES = unreachable_redis_cache()
+    settings.LLM_USER_RPM = settings.LLM_GLOBAL_RPM = settings.LLM_GLOBAL_TPM = 0
+    settings.LLM_CACHE_TTL = 60
+    fake_upstream.add(Reply(text="answered without the cache"))
+    await run_turn(user, conversation, "cached?", "message--assistant message--complete")
+
+    assert (await reply_of(conversation)).content == "answered without the cache"
+    assert len(fake_upstream.requests) == 1
