@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Sum
@@ -22,6 +21,7 @@ from django.utils import timezone
 from agents.errors import STORE_ERRORS, Blocked
 from agents.events import Waiting
 from agents.models import UsageDay, UserBudget
+from chatsite import db
 
 # Seconds to suggest before retrying while the shared store (Redis) is unreachable.
 STORE_RETRY_AFTER = 30
@@ -40,7 +40,6 @@ def spent_this_month(user_id: int) -> Decimal:
     return rows.aggregate(total=Sum("cost"))["total"] or Decimal(0)
 
 
-@sync_to_async
 def _budget_and_spent(user_id: int) -> tuple[Decimal, Decimal]:
     # One trip to the database thread for both: this runs before every call.
     return monthly_budget(user_id), spent_this_month(user_id)
@@ -54,7 +53,7 @@ async def check_budget(user_id: int | None) -> None:
     """Raise `Blocked` when the user has spent this month's budget."""
     if user_id is None:
         return
-    budget, spent = await _budget_and_spent(user_id)
+    budget, spent = await db.run(_budget_and_spent, user_id)
     if spent >= budget:
         resets = _next_month(timezone.localdate())
         raise Blocked(
@@ -98,7 +97,7 @@ async def check_user_rate(user_id: int | None) -> None:
     if user_id is None or not limit:
         return
     window, left = _window()
-    if await sync_to_async(_count)(f"llm:user-rate:{user_id}:{window}") > limit:
+    if await db.run(_count, f"llm:user-rate:{user_id}:{window}") > limit:
         seconds = math.ceil(left)
         raise Blocked(
             f"You are sending requests too fast (limit {limit} per minute). "
@@ -131,7 +130,7 @@ async def wait_for_capacity(tokens: int) -> AsyncIterator[Waiting]:
         return
     waited = 0.0
     # The counting runs in one trip to the worker thread per attempt.
-    while wait := await sync_to_async(_admit)(tokens):
+    while wait := await db.run(_admit, tokens):
         if waited + wait > settings.LLM_GLOBAL_WAIT_MAX:
             raise Blocked(
                 "The model server is at capacity right now; try again in a minute.",

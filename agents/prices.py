@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from agents.events import Usage
 from agents.models import ModelPrice
+from chatsite import db
 
 
 async def price_for(model: str, requested: str = "") -> ModelPrice | None:
@@ -17,15 +18,19 @@ async def price_for(model: str, requested: str = "") -> ModelPrice | None:
     A dated snapshot the requested alias resolved to (gpt-4o -> gpt-4o-2024-08-06) is
     priced as that alias; any other unknown model has no price, never another's.
     """
+    return await db.run(_price_for, model, requested)
+
+
+def _price_for(model: str, requested: str) -> ModelPrice | None:
     today = timezone.localdate()
     names = [model]
     if requested and requested != model and model.startswith(f"{requested}-"):
         names.append(requested)
     for name in names:
         price = (
-            await ModelPrice.objects.filter(model=name, valid_from__lte=today)
+            ModelPrice.objects.filter(model=name, valid_from__lte=today)
             .order_by("-valid_from")
-            .afirst()
+            .first()
         )
         if price is not None:
             return price

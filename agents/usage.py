@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import sync_to_async
-
 from agents import prices
 from agents.events import CallContext, Usage
 from agents.models import UsageRecord
+from chatsite import db
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +82,7 @@ async def record(call: Call) -> UsageRecord | None:
             served = call.model_served or call.model_requested
             await call.priced(call.estimated_usage(), served)
         # The row and its day in one trip to the database thread.
-        return await sync_to_async(UsageRecord.objects.create)(**_fields(call))
+        return await db.run(UsageRecord.objects.create, **_fields(call))
     except Exception:
         logger.exception("Could not record usage for a %s call", call.context.purpose)
         return None

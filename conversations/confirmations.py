@@ -21,6 +21,7 @@ from agents import tools
 from agents.builtin_tools import describe
 from agents.events import ConfirmationNeeded
 from agents.tools import ToolContext
+from chatsite import db
 from conversations import live, services, tool_turns
 from conversations.models import Conversation, Message, ToolConfirmation
 
@@ -170,7 +171,7 @@ def _record_resumed_reply(conversation_id: int, message_id: int | None):
 async def send_message(user, conversation_id: int, text: object) -> None:
     """A message from the composer: a decision while one action waits, else a new turn."""
     text = services.validate_message_text(text)
-    pending = await sync_to_async(expire_overdue)(user, conversation_id)
+    pending = await db.run(expire_overdue, user, conversation_id)
     if not pending:
         await services.start_turn(user, conversation_id, text)
         return

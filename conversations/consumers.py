@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,6 +17,7 @@ from django.utils import timezone
 
 from accounts.middleware import display_zone
 from accounts.models import Profile
+from chatsite import db
 from conversations import classification, confirmations, editing, live, services
 from conversations.models import Conversation, Message, Summary, ToolConfirmation
 
@@ -44,6 +46,19 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         finally:
             if self.watchdog:
                 self.watchdog.cancel()
+
+    async def dispatch(self, message: dict) -> None:
+        if message["type"].startswith("websocket."):
+            await super().dispatch(message)
+            return
+        # A group event only renders a frame from the event's own data (the database
+        # cannot be used on the event loop anyway), so it skips the trip to the database
+        # thread Channels makes before each message to close stale connections: at
+        # dozens of frames per reply per tab, those trips queued behind real queries.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         if not await self._open():
@@ -227,7 +242,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def _catch_up(self) -> None:
         """A tab that (re)connects mid-reply gets the text so far, then live deltas."""
         await _recover(self.conversation)
-        streaming = await self.conversation.messages.streaming().aexists()
+        streaming = await db.run(self.conversation.messages.streaming().exists)
         if streaming:
             await services.request_resync(self.conversation)
             self._watch()
@@ -238,7 +253,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _watch_for_dead_reply(self) -> None:
         """If the process writing the reply dies, show it as interrupted here."""
-        while await self.conversation.messages.streaming().aexists():
+        while await db.run(self.conversation.messages.streaming().exists):
             await asyncio.sleep(settings.CHAT_STALE_AFTER)
             await _recover(self.conversation)
 
@@ -249,7 +264,7 @@ def _get_conversation_for_user(user, conversation_id: int) -> Conversation:
 
 
 async def _recover(conversation: Conversation) -> None:
-    recovered = await sync_to_async(services.recover_stale_replies)(conversation.pk)
+    recovered = await db.run(services.recover_stale_replies, conversation.pk)
     for message in recovered:
         await _broadcast_finished(conversation, message)
 

@@ -14,7 +14,6 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
@@ -34,6 +33,7 @@ from agents.events import (
     Waiting,
 )
 from agents.models import UsageRecord
+from chatsite import db
 from conversations import background, confirmations, live, tool_turns
 from conversations.models import Conversation, Message
 
@@ -147,7 +147,9 @@ class ReplyRun:
         """Tool rounds: store the calls, show each result or card, then a fresh reply."""
         if isinstance(event, ToolRound):
             self.reply.tool_calls = [loop.call_dict(c) for c in event.calls]
-            await Message.objects.filter(pk=self.reply.pk).aupdate(tool_calls=self.reply.tool_calls)
+            await db.run(
+                Message.objects.filter(pk=self.reply.pk).update, tool_calls=self.reply.tool_calls
+            )
         elif isinstance(event, ToolResult):
             await tool_turns.record_result(self.conversation, event)
         elif isinstance(event, ConfirmationNeeded):
@@ -239,8 +241,10 @@ class ReplyRun:
         """Save the text so far now and then; the write also serves as a heartbeat."""
         while True:
             await asyncio.sleep(settings.CHAT_CHECKPOINT_INTERVAL)
-            await Message.objects.filter(pk=self.reply.pk).aupdate(
-                content=self.text, updated_at=timezone.now()
+            await db.run(
+                Message.objects.filter(pk=self.reply.pk).update,
+                content=self.text,
+                updated_at=timezone.now(),
             )
 
     async def _send(self, event_type: str, **data: Any) -> None:
@@ -258,19 +262,7 @@ class ReplyRun:
         reply = self.reply
         reply.content, reply.status, reply.error = self.text, status, error
         reply.updated_at = timezone.now()
-        # An update, not a save: the conversation may have been deleted meanwhile.
-        await Message.objects.filter(pk=reply.pk).aupdate(
-            content=reply.content,
-            status=status,
-            error=error,
-            model=reply.model,
-            prompt_tokens=reply.prompt_tokens,
-            completion_tokens=reply.completion_tokens,
-            cost=reply.cost,
-            tool_calls=reply.tool_calls,
-            updated_at=reply.updated_at,
-        )
-        total = await sync_to_async(UsageRecord.objects.conversation_total)(self.conversation.pk)
+        total = await db.run(_save_final, reply, self.conversation.pk)
         await live.broadcast(
             self.conversation.group_name,
             {
@@ -281,3 +273,21 @@ class ReplyRun:
         )
         if final:
             spawn(background.after_reply(self.conversation.pk, reply.pk))
+
+
+def _save_final(reply: Message, conversation_id: int) -> dict:
+    """Write the reply's end state; return the conversation's cost so far. One trip to
+    the database thread for both."""
+    # An update, not a save: the conversation may have been deleted meanwhile.
+    Message.objects.filter(pk=reply.pk).update(
+        content=reply.content,
+        status=reply.status,
+        error=reply.error,
+        model=reply.model,
+        prompt_tokens=reply.prompt_tokens,
+        completion_tokens=reply.completion_tokens,
+        cost=reply.cost,
+        tool_calls=reply.tool_calls,
+        updated_at=reply.updated_at,
+    )
+    return UsageRecord.objects.conversation_total(conversation_id)

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
+from chatsite import db
 from conversations import live, summaries
 from conversations.models import Conversation, Message
 
@@ -121,6 +122,11 @@ def prompt_messages(conversation: Conversation, *, before_id: int) -> list[dict]
     return messages
 
 
+def _record_turn_and_history(user, conversation_id: int, text: str) -> tuple[Turn, list[dict]]:
+    turn = record_turn(user, conversation_id, text)
+    return turn, prompt_messages(turn.conversation, before_id=turn.reply.pk)
+
+
 async def start_turn(user, conversation_id: int, text: object) -> Turn:
     """Save the user's message first, then start the reply as a task of its own.
 
@@ -129,8 +135,7 @@ async def start_turn(user, conversation_id: int, text: object) -> Turn:
     from conversations import replies
 
     text = validate_message_text(text)
-    turn = await sync_to_async(record_turn)(user, conversation_id, text)
-    history = await sync_to_async(prompt_messages)(turn.conversation, before_id=turn.reply.pk)
+    turn, history = await db.run(_record_turn_and_history, user, conversation_id, text)
     await live.broadcast(
         turn.conversation.group_name,
         {
