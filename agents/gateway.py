@@ -115,7 +115,7 @@ async def stream_chat(
     """
     call = Call(context or CallContext(), model, messages)
     try:
-        await _check_limits(call)
+        await limits.check(call.context.user_id)
         key = cache.key_for(call.context, model, messages, tools=tools, stream=True)
         cached = await cache.get(call.context, key)
         if cached is not None:
@@ -150,7 +150,7 @@ async def complete(
     the same layers as `stream_chat`."""
     call = Call(context or CallContext(), model, messages)
     async with _recorded(call):
-        await _check_limits(call)
+        await limits.check(call.context.user_id)
         key = cache.key_for(call.context, model, messages, tools=tools, stream=False)
         cached = await cache.get(call.context, key)
         if cached is not None:
@@ -175,12 +175,6 @@ async def _recorded(call: Call) -> AsyncIterator[Call]:
         raise
     finally:
         await usage.record(call)
-
-
-async def _check_limits(call: Call) -> None:
-    user_id = call.context.user_id
-    await limits.check_budget(user_id)
-    await limits.check_user_rate(user_id)
 
 
 def _failed(call: Call, exc: GatewayError) -> None:
@@ -413,7 +407,7 @@ async def parse(
     """
     call = Call(context or CallContext(), model, messages)
     async with _recorded(call):
-        await _check_limits(call)
+        await limits.check(call.context.user_id)
         return await _parse_once(messages, model, schema, call)
 
 

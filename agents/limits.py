@@ -40,26 +40,27 @@ def spent_this_month(user_id: int) -> Decimal:
     return rows.aggregate(total=Sum("cost"))["total"] or Decimal(0)
 
 
-def _budget_and_spent(user_id: int) -> tuple[Decimal, Decimal]:
-    # One trip to the database thread for both: this runs before every call.
-    return monthly_budget(user_id), spent_this_month(user_id)
-
-
 def _next_month(today: date) -> date:
     return date(today.year + today.month // 12, today.month % 12 + 1, 1)
 
 
-async def check_budget(user_id: int | None) -> None:
-    """Raise `Blocked` when the user has spent this month's budget."""
-    if user_id is None:
-        return
-    budget, spent = await db.run(_budget_and_spent, user_id)
+async def check(user_id: int | None) -> None:
+    """Before a call: raise `Blocked` when the user has spent this month's budget, else
+    count the request against the user's rate limit (raising when over it). One trip to
+    a database thread for both."""
+    if user_id is not None:
+        await db.run(_check, user_id)
+
+
+def _check(user_id: int) -> None:
+    budget, spent = monthly_budget(user_id), spent_this_month(user_id)
     if spent >= budget:
         resets = _next_month(timezone.localdate())
         raise Blocked(
             f"You have used this month's model budget (${budget:.2f}). "
             f"It renews on {resets:%B} 1; staff can raise it."
         )
+    _count_user_request(user_id)
 
 
 def _window() -> tuple[int, float]:
@@ -91,13 +92,12 @@ def _count(key: str, amount: int = 1) -> int:
         ) from exc
 
 
-async def check_user_rate(user_id: int | None) -> None:
-    """Count one request for the user; raise `Blocked` with a retry time when over."""
+def _count_user_request(user_id: int) -> None:
     limit = settings.LLM_USER_RPM
-    if user_id is None or not limit:
+    if not limit:
         return
     window, left = _window()
-    if await db.run(_count, f"llm:user-rate:{user_id}:{window}") > limit:
+    if _count(f"llm:user-rate:{user_id}:{window}") > limit:
         seconds = math.ceil(left)
         raise Blocked(
             f"You are sending requests too fast (limit {limit} per minute). "

@@ -171,9 +171,9 @@ def _record_resumed_reply(conversation_id: int, message_id: int | None):
 async def send_message(user, conversation_id: int, text: object) -> None:
     """A message from the composer: a decision while one action waits, else a new turn."""
     text = services.validate_message_text(text)
-    pending = await db.run(expire_overdue, user, conversation_id)
-    if not pending:
-        await services.start_turn(user, conversation_id, text)
+    pending, started = await db.run(_pending_or_new_turn, user, conversation_id, text)
+    if started is not None:
+        await services.run_turn(*started)
         return
     approve = _typed_decision(text)
     if approve is None or len(pending) > 1:
@@ -193,14 +193,26 @@ def _typed_decision(text: str) -> bool | None:
     return True if word in YES else False if word in NO else None
 
 
-def expire_overdue(user, conversation_id: int) -> list[ToolConfirmation]:
+@transaction.atomic
+def _pending_or_new_turn(user, conversation_id: int, text: str):
+    """In one trip to the database: the actions still waiting for a decision, or, when
+    none waits, the new turn recorded (with the history to send)."""
+    conversation = services.lock_conversation(user, conversation_id)
+    pending = expire_overdue(conversation)
+    if pending:
+        return pending, None
+    return [], services.record_locked_turn(conversation, text)
+
+
+def expire_overdue(conversation: Conversation) -> list[ToolConfirmation]:
     """Expire the conversation's overdue confirmations; return those still open."""
-    conversation = services.get_conversation_for_user(user, conversation_id)
     # A card whose message was cleared from the history no longer holds up the chat.
-    waiting = ToolConfirmation.objects.pending().filter(
-        conversation=conversation, message__isnull=False
+    waiting = list(
+        ToolConfirmation.objects.pending().filter(conversation=conversation, message__isnull=False)
     )
-    for confirmation in waiting.filter(expires_at__lte=timezone.now()):
+    now = timezone.now()
+    for confirmation in [c for c in waiting if c.expires_at <= now]:
+        waiting.remove(confirmation)  # expired now, or decided elsewhere a moment ago
         if _expire(ToolConfirmation.objects.pending().filter(pk=confirmation.pk)):
             confirmation.refresh_from_db()
             Message.objects.create(
@@ -211,7 +223,7 @@ def expire_overdue(user, conversation_id: int) -> list[ToolConfirmation]:
                 tool_arguments=json.dumps(confirmation.arguments),
                 content=confirmation.result,
             )
-    return list(waiting.all())
+    return waiting
 
 
 async def _broadcast(conversation_id: int, event_type: str, confirmation: ToolConfirmation):

@@ -253,8 +253,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _watch_for_dead_reply(self) -> None:
         """If the process writing the reply dies, show it as interrupted here."""
-        while await db.run(self.conversation.messages.streaming().exists):
+        while True:
             await asyncio.sleep(settings.CHAT_STALE_AFTER)
+            if not await db.run(self.conversation.messages.streaming().exists):
+                return
             await _recover(self.conversation)
 
 

@@ -85,12 +85,24 @@ def validate_message_text(text: object) -> str:
     return text.strip()
 
 
+def lock_conversation(user, conversation_id: int) -> Conversation:
+    """The user's conversation (else 404), its row locked until the transaction ends,
+    so two sends at once cannot start two replies."""
+    try:
+        return Conversation.objects.for_user(user).select_for_update().get(pk=conversation_id)
+    except Conversation.DoesNotExist:
+        raise Http404("No such conversation.") from None
+
+
 @transaction.atomic
-def record_turn(user, conversation_id: int, text: str) -> Turn:
-    """Save the user's message and an empty streaming reply, in one transaction."""
-    conversation = get_conversation_for_user(user, conversation_id)
-    # Lock the row so two sends at once cannot start two replies.
-    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+def record_turn(user, conversation_id: int, text: str) -> tuple[Turn, list[dict]]:
+    """Save the user's message and an empty streaming reply, in one transaction; also
+    return what the model will be sent."""
+    return record_locked_turn(lock_conversation(user, conversation_id), text)
+
+
+def record_locked_turn(conversation: Conversation, text: str) -> tuple[Turn, list[dict]]:
+    """`record_turn` for a conversation the caller has locked."""
     if conversation.messages.streaming().exists():
         raise ValidationError("Wait for the current reply to finish, or stop it.")
     user_message = conversation.messages.create(role=Message.Role.USER, content=text)
@@ -101,7 +113,8 @@ def record_turn(user, conversation_id: int, text: str) -> Turn:
     if conversation.title == Conversation.DEFAULT_TITLE:
         conversation.title = _title_from(text)
     conversation.save(update_fields=["updated_at", "title"])
-    return Turn(conversation, user_message, reply)
+    turn = Turn(conversation, user_message, reply)
+    return turn, prompt_messages(conversation, before_id=reply.pk)
 
 
 def automatic_title(text: str) -> str:
@@ -122,20 +135,20 @@ def prompt_messages(conversation: Conversation, *, before_id: int) -> list[dict]
     return messages
 
 
-def _record_turn_and_history(user, conversation_id: int, text: str) -> tuple[Turn, list[dict]]:
-    turn = record_turn(user, conversation_id, text)
-    return turn, prompt_messages(turn.conversation, before_id=turn.reply.pk)
-
-
 async def start_turn(user, conversation_id: int, text: object) -> Turn:
     """Save the user's message first, then start the reply as a task of its own.
 
     The task does not belong to any socket: it survives reloads and closed tabs.
     """
+    turn, history = await db.run(record_turn, user, conversation_id, validate_message_text(text))
+    await run_turn(turn, history)
+    return turn
+
+
+async def run_turn(turn: Turn, history: list[dict]) -> None:
+    """Show a recorded turn in every open tab and start its reply."""
     from conversations import replies
 
-    text = validate_message_text(text)
-    turn, history = await db.run(_record_turn_and_history, user, conversation_id, text)
     await live.broadcast(
         turn.conversation.group_name,
         {
@@ -146,7 +159,6 @@ async def start_turn(user, conversation_id: int, text: object) -> Turn:
         },
     )
     replies.start_reply(turn.conversation, turn.reply, history)
-    return turn
 
 
 async def request_stop(user, conversation_id: int) -> None:
