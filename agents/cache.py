@@ -26,28 +26,31 @@ def enabled(context: CallContext) -> bool:
 
 def key_for(
     context: CallContext, model: str, messages: list[dict[str, Any]], **parameters: Any
-) -> str:
-    """The cache key of one request, as seen by whoever may share its answer."""
+) -> str | None:
+    """The cache key of one request, as seen by whoever may share its answer (None when
+    the cache is off for it: the key costs a hash of the whole prompt)."""
+    if not enabled(context):
+        return None
     scope = "global" if settings.LLM_CACHE_SCOPE == "global" else f"user:{context.user_id}"
     request = {"model": model, "messages": messages, **parameters}
     digest = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode())
     return f"llm:response:{scope}:{digest.hexdigest()}"
 
 
-async def get(context: CallContext, key: str) -> dict[str, Any] | None:
+def get(context: CallContext, key: str | None) -> dict[str, Any] | None:
     """A stored answer, unless the cache is off or bypassed for this call (or down: the
     cache only saves money, so a call goes upstream without it)."""
-    if not enabled(context):
+    if key is None or not enabled(context):
         return None
     try:
-        return await cache.aget(key)
+        return cache.get(key)
     except STORE_ERRORS as exc:
         logger.warning("Response cache unavailable, asking upstream: %s", exc)
         return None
 
 
-async def put(context: CallContext, key: str, answer: dict[str, Any]) -> None:
-    if not enabled(context):
+async def put(context: CallContext, key: str | None, answer: dict[str, Any]) -> None:
+    if key is None or not enabled(context):
         return
     try:
         await cache.aset(key, answer, timeout=settings.LLM_CACHE_TTL)

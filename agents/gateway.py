@@ -43,6 +43,7 @@ from agents.events import (
 )
 from agents.models import UsageRecord
 from agents.usage import Call, estimate_prompt_tokens, estimate_tokens
+from chatsite import db
 
 logger = logging.getLogger(__name__)
 Outcome = UsageRecord.Outcome
@@ -115,14 +116,14 @@ async def stream_chat(
     """
     call = Call(context or CallContext(), model, messages)
     try:
-        await limits.check(call.context.user_id)
         key = cache.key_for(call.context, model, messages, tools=tools, stream=True)
-        cached = await cache.get(call.context, key)
+        tokens = estimate_prompt_tokens(messages)
+        cached, wait = await db.run(_before_call, call, key, tokens)
         if cached is not None:
             async for event in _replay(cached, call):
                 yield event
             return
-        async for event in limits.wait_for_capacity(estimate_prompt_tokens(messages)):
+        async for event in limits.wait_for_capacity(tokens, wait):
             yield event
         answer = _Answer()
         async for event in _stream_with_fallback(messages, tools, call):
@@ -150,12 +151,12 @@ async def complete(
     the same layers as `stream_chat`."""
     call = Call(context or CallContext(), model, messages)
     async with _recorded(call):
-        await limits.check(call.context.user_id)
         key = cache.key_for(call.context, model, messages, tools=tools, stream=False)
-        cached = await cache.get(call.context, key)
+        tokens = estimate_prompt_tokens(messages)
+        cached, wait = await db.run(_before_call, call, key, tokens)
         if cached is not None:
             return await _completion_from_cache(cached, call)
-        async for _waiting in limits.wait_for_capacity(estimate_prompt_tokens(messages)):
+        async for _waiting in limits.wait_for_capacity(tokens, wait):
             pass
         result = await _complete_with_fallback(messages, tools, call)
         await cache.put(call.context, key, _stored_completion(result, call))
@@ -175,6 +176,17 @@ async def _recorded(call: Call) -> AsyncIterator[Call]:
         raise
     finally:
         await usage.record(call)
+
+
+def _before_call(call: Call, key: str | None, tokens: int) -> tuple[dict | None, float]:
+    """The layers before the upstream, in one trip to a database thread: budget and
+    per-user rate (raising `Blocked`), then the response cache, then the upstream's
+    capacity. Returns a cached answer, or the seconds to wait for capacity (0: go)."""
+    limits.check(call.context.user_id)
+    cached = cache.get(call.context, key)
+    if cached is not None:
+        return cached, 0.0
+    return None, limits.admit(tokens)
 
 
 def _failed(call: Call, exc: GatewayError) -> None:
@@ -257,21 +269,31 @@ async def _stream_once(
 
 
 async def _sse_payloads(response: Any) -> AsyncIterator[dict[str, Any]]:
-    """The JSON payload of each server-sent event, until `[DONE]`."""
-    data: list[str] = []
-    async for line in response.iter_lines():
-        if line.startswith("data:"):
-            data.append(line[6:] if line.startswith("data: ") else line[5:])
-            continue
-        if line or not data:
-            continue  # comments, other fields, keep-alive blank lines
-        text, data = "\n".join(data), []
-        if text == "[DONE]":
-            return
-        yield _decode_event(text)
+    """The JSON payload of each server-sent event, until `[DONE]`.
+
+    Lines are split on the raw bytes and the JSON is parsed from bytes: per token, that
+    costs a fraction of decoding the stream to text and splitting it line by line.
+    """
+    data: list[bytes] = []
+    rest = b""
+    async for chunk in response.iter_bytes():
+        lines = (rest + chunk).splitlines(keepends=True)
+        # The last line may be cut (or be the "\r" of a "\r\n" cut in two): keep it.
+        rest = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+        for line in lines:
+            line = line.rstrip(b"\r\n")
+            if line.startswith(b"data:"):
+                data.append(line[6:] if line.startswith(b"data: ") else line[5:])
+                continue
+            if line or not data:
+                continue  # comments, other fields, keep-alive blank lines
+            payload, data = b"\n".join(data), []
+            if payload == b"[DONE]":
+                return
+            yield _decode_event(payload)
 
 
-def _decode_event(text: str) -> dict[str, Any]:
+def _decode_event(text: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(text)
     except ValueError:
@@ -407,7 +429,7 @@ async def parse(
     """
     call = Call(context or CallContext(), model, messages)
     async with _recorded(call):
-        await limits.check(call.context.user_id)
+        await db.run(limits.check, call.context.user_id)
         return await _parse_once(messages, model, schema, call)
 
 

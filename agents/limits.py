@@ -44,15 +44,11 @@ def _next_month(today: date) -> date:
     return date(today.year + today.month // 12, today.month % 12 + 1, 1)
 
 
-async def check(user_id: int | None) -> None:
+def check(user_id: int | None) -> None:
     """Before a call: raise `Blocked` when the user has spent this month's budget, else
-    count the request against the user's rate limit (raising when over it). One trip to
-    a database thread for both."""
-    if user_id is not None:
-        await db.run(_check, user_id)
-
-
-def _check(user_id: int) -> None:
+    count the request against the user's rate limit (raising when over it)."""
+    if user_id is None:
+        return
     budget, spent = monthly_budget(user_id), spent_this_month(user_id)
     if spent >= budget:
         resets = _next_month(timezone.localdate())
@@ -121,16 +117,22 @@ def _admit(tokens: int) -> float:
     return left
 
 
-async def wait_for_capacity(tokens: int) -> AsyncIterator[Waiting]:
-    """Queue for the account's upstream limits, yielding `Waiting` while queued.
+def admit(tokens: int) -> float:
+    """Take one request and `tokens` from the upstream's window: 0 when admitted (or
+    the account has no such limits), else the seconds until the next window."""
+    if not (settings.LLM_GLOBAL_RPM or settings.LLM_GLOBAL_TPM):
+        return 0.0
+    return _admit(tokens)
+
+
+async def wait_for_capacity(tokens: int, wait: float) -> AsyncIterator[Waiting]:
+    """Queue for the account's upstream limits after `admit` asked to `wait`, yielding
+    `Waiting` while queued.
 
     Raises `Blocked` when the wait would pass LLM_GLOBAL_WAIT_MAX seconds in all.
     """
-    if not (settings.LLM_GLOBAL_RPM or settings.LLM_GLOBAL_TPM):
-        return
     waited = 0.0
-    # The counting runs in one trip to the worker thread per attempt.
-    while wait := await db.run(_admit, tokens):
+    while wait:
         if waited + wait > settings.LLM_GLOBAL_WAIT_MAX:
             raise Blocked(
                 "The model server is at capacity right now; try again in a minute.",
@@ -139,3 +141,4 @@ async def wait_for_capacity(tokens: int) -> AsyncIterator[Waiting]:
         yield Waiting(seconds=round(wait, 1))
         await asyncio.sleep(wait)
         waited += wait
+        wait = await db.run(admit, tokens)

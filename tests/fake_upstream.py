@@ -41,6 +41,10 @@ class Reply:
     refusal: str | None = None
     # Hold the answer until the test sets this event (no wall-clock waits in tests).
     wait_for: threading.Event | None = None
+    # How the stream is framed on the wire: the servers' line end ("\r\n" is valid SSE
+    # too), and writes of at most this many bytes, so events arrive cut anywhere.
+    line_end: bytes = b"\n"
+    write_size: int | None = None
 
     def wire_tool_calls(self) -> list[dict[str, Any]]:
         return [
@@ -187,6 +191,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(reply.status, error, reply.headers)
 
     def _send_stream(self, reply: Reply, body: dict[str, Any]) -> None:
+        self.reply = reply
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("transfer-encoding", "chunked")
@@ -211,16 +216,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._event(_chunk(model, {}, reply.finish_reason))
         if reply.include_usage and (body.get("stream_options") or {}).get("include_usage"):
             self._event({**_chunk(model, {}), "choices": [], "usage": _usage(reply, body)})
-        self._write(b"data: [DONE]\n\n")
+        self._write(b"data: [DONE]" + reply.line_end * 2)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
     def _event(self, payload: dict[str, Any]) -> None:
-        self._write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+        self._write(b"data: " + json.dumps(payload).encode() + self.reply.line_end * 2)
 
     def _write(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
+        size = getattr(self, "reply", None) and self.reply.write_size or len(data)
+        for start in range(0, len(data), size):
+            piece = data[start : start + size]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.flush()
 
 
 def _usage(reply: Reply, body: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,15 @@ async def test_stream_yields_deltas_then_reported_usage_then_finished(fake_upstr
     assert events[-1] == Finished(model="gpt-4o-mini", finish_reason="stop")
 
 
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n"])
+async def test_events_cut_anywhere_on_the_wire_arrive_whole(fake_upstream, line_end):
+    text = "Grüße aus Köln 👋 — the rest of a longer sentence"
+    fake_upstream.add(Reply(text=text, line_end=line_end, write_size=5))
+    events = await collect()
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == text
+    assert isinstance(events[-1], Finished)
+
+
 async def test_stream_without_usage_chunk_gets_an_estimate(fake_upstream):
     fake_upstream.add(Reply(text="x" * 40, include_usage=False))
     usage = next(e for e in await collect() if isinstance(e, Usage))
