@@ -15,6 +15,7 @@ from django.utils import timezone
 from agents import structured
 from agents.errors import GatewayError
 from agents.events import CallContext
+from chatsite import db
 from conversations import live
 from conversations.models import Conversation, Message
 from conversations.services import get_conversation_for_user
@@ -72,9 +73,8 @@ async def classify_new_conversation(conversation_id: int, reply_id: int) -> None
     if not settings.CLASSIFY_CONVERSATIONS:
         return
     # A conditional update claims the work, so two processes never both classify.
-    claimed = await Conversation.objects.filter(
-        pk=conversation_id, classification_state=State.NONE
-    ).aupdate(classification_state=State.PENDING)
+    unclaimed = Conversation.objects.filter(pk=conversation_id, classification_state=State.NONE)
+    claimed = await db.run(unclaimed.update, classification_state=State.PENDING)
     if claimed:
         await classify_conversation(conversation_id)
 

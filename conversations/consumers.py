@@ -48,13 +48,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 self.watchdog.cancel()
 
     async def dispatch(self, message: dict) -> None:
-        if message["type"].startswith("websocket."):
+        if message["type"] in ("websocket.connect", "websocket.disconnect"):
             await super().dispatch(message)
             return
-        # A group event only renders a frame from the event's own data (the database
-        # cannot be used on the event loop anyway), so it skips the trip to the database
-        # thread Channels makes before each message to close stale connections: at
-        # dozens of frames per reply per tab, those trips queued behind real queries.
+        # Channels makes a trip to the database thread before each message, to close
+        # stale connections there. A group event only renders a frame from the event's
+        # own data, and a received message does its database work in chatsite.db, which
+        # checks its own connections; at dozens of frames per reply per tab, those trips
+        # queued behind real queries. (Connects and every page load still make it.)
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")

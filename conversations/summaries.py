@@ -17,6 +17,7 @@ from django.db import transaction
 from agents import gateway, memory
 from agents.errors import GatewayError
 from agents.events import CallContext
+from chatsite import db
 from conversations import live, tool_turns
 from conversations.models import Conversation, Message, Summary, ToolConfirmation
 
@@ -130,7 +131,7 @@ def _save_if_current(plan: FoldPlan, **fields: Any) -> Summary | None:
 async def update_summary(conversation_id: int, reply_id: int) -> None:
     """After-reply hook: fold older messages into the summary when the history is over
     budget. On failure the previous summary stays in use; the next reply retries."""
-    plan = await sync_to_async(_plan_for)(conversation_id, reply_id)
+    plan = await db.run(_plan_for, conversation_id, reply_id)
     if plan is None:
         return
     conversation = plan.conversation

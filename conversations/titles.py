@@ -5,6 +5,7 @@ from __future__ import annotations
 from agents.errors import GatewayError
 from agents.events import CallContext
 from agents.titles import suggest_title
+from chatsite import db
 from conversations import live
 from conversations.models import Conversation, Message
 from conversations.services import automatic_title
@@ -18,22 +19,16 @@ async def title_after_first_reply(conversation_id: int, reply_id: int) -> None:
     Runs only while the title is still the automatic one (cut from the first message),
     and writes it with a conditional update, so a rename in the meantime wins.
     """
-    conversation = await Conversation.objects.filter(pk=conversation_id).afirst()
-    reply = await Message.objects.filter(pk=reply_id, status=Message.Status.COMPLETE).afirst()
-    if conversation is None or reply is None or not reply.content:
+    exchange = await db.run(_first_exchange, conversation_id, reply_id)
+    if exchange is None:
         return
-    plain = conversation.messages.filter(role__in=PLAIN_ROLES, tool_calls=[])
-    if await conversation.messages.acount() != await plain.acount():
-        return  # a first turn that used tools or paused for a confirmation is not titled
-    questions = [m async for m in conversation.messages.filter(role=Message.Role.USER)[:2]]
-    if len(questions) != 1 or conversation.title != automatic_title(questions[0].content):
-        return
+    conversation, question, reply = exchange
     context = CallContext(
         purpose="title", user_id=conversation.owner_id, conversation_id=conversation.pk
     )
     try:
         title = await suggest_title(
-            questions[0].content, reply.content, model=conversation.model, context=context
+            question.content, reply.content, model=conversation.model, context=context
         )
     except GatewayError:
         return  # the automatic title stays; a title is not worth an error message
@@ -47,3 +42,22 @@ async def title_after_first_reply(conversation_id: int, reply_id: int) -> None:
             conversation.group_name,
             {"type": "conversation.titled", "conversation_id": conversation.pk, "title": title},
         )
+
+
+def _first_exchange(conversation_id: int, reply_id: int):
+    """(conversation, question, reply) when `reply` completes the conversation's first
+    plain exchange and the title is still the automatic one; else None. Most replies are
+    not first ones: they cost one query here."""
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None:
+        return None
+    questions = list(conversation.messages.filter(role=Message.Role.USER)[:2])
+    if len(questions) != 1 or conversation.title != automatic_title(questions[0].content):
+        return None
+    reply = Message.objects.filter(pk=reply_id, status=Message.Status.COMPLETE).first()
+    if reply is None or not reply.content:
+        return None
+    plain = conversation.messages.filter(role__in=PLAIN_ROLES, tool_calls=[])
+    if conversation.messages.count() != plain.count():
+        return None  # a first turn that used tools or paused for a confirmation is not titled
+    return conversation, questions[0], reply

@@ -224,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._write(b"data: " + json.dumps(payload).encode() + self.reply.line_end * 2)
 
     def _write(self, data: bytes) -> None:
-        size = getattr(self, "reply", None) and self.reply.write_size or len(data)
+        size = (getattr(self, "reply", None) and self.reply.write_size) or len(data)
         for start in range(0, len(data), size):
             piece = data[start : start + size]
             self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
