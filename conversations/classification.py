@@ -68,9 +68,9 @@ async def classify_conversation(conversation_id: int) -> Conversation:
     return conversation
 
 
-async def classify_new_conversation(conversation_id: int, reply_id: int) -> None:
+async def classify_new_conversation(conversation_id: int, reply_id: int, facts=None) -> None:
     """After-reply hook: classify a conversation the first time it has a reply."""
-    if not settings.CLASSIFY_CONVERSATIONS:
+    if not settings.CLASSIFY_CONVERSATIONS or (facts is not None and facts.classified):
         return
     # A conditional update claims the work, so two processes never both classify.
     unclaimed = Conversation.objects.filter(pk=conversation_id, classification_state=State.NONE)

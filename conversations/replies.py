@@ -33,6 +33,7 @@ from agents.events import (
     Waiting,
 )
 from agents.models import UsageRecord
+from agents.usage import estimate_prompt_tokens, estimate_tokens
 from chatsite import db
 from conversations import background, confirmations, live, tool_turns
 from conversations.models import Conversation, Message
@@ -272,7 +273,19 @@ class ReplyRun:
             },
         )
         if final:
-            spawn(background.after_reply(self.conversation.pk, reply.pk))
+            spawn(background.after_reply(self.conversation.pk, reply.pk, self._facts()))
+
+    def _facts(self) -> background.ReplyFacts:
+        sent = self.history[1:]  # after the system prompt: any summary, then the messages
+        return background.ReplyFacts(
+            model=self.conversation.model,
+            first_turn=[m["role"] for m in sent].count("user") <= 1
+            and all(m["role"] != "system" for m in sent),
+            classified=self.conversation.classification_state
+            != Conversation.ClassificationState.NONE,
+            history_tokens=estimate_prompt_tokens(sent) + estimate_tokens(self.text),
+            history_messages=len(sent) + 1,
+        )
 
 
 def _save_final(reply: Message, conversation_id: int) -> dict:

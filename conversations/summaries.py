@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import transaction
 
 from agents import gateway, memory
@@ -128,9 +129,11 @@ def _save_if_current(plan: FoldPlan, **fields: Any) -> Summary | None:
     )
 
 
-async def update_summary(conversation_id: int, reply_id: int) -> None:
+async def update_summary(conversation_id: int, reply_id: int, facts=None) -> None:
     """After-reply hook: fold older messages into the summary when the history is over
     budget. On failure the previous summary stays in use; the next reply retries."""
+    if facts is not None and _far_under_budget(facts):
+        return
     plan = await db.run(_plan_for, conversation_id, reply_id)
     if plan is None:
         return
@@ -181,3 +184,12 @@ async def _announce(conversation: Conversation, summary: Summary) -> None:
     """Move the marker in every open tab to where the new summary ends."""
     event = {"id": summary.pk, "up_to_message_id": summary.up_to_message_id, "text": summary.text}
     await live.broadcast(conversation.group_name, {"type": "summary.updated", "summary": event})
+
+
+def _far_under_budget(facts) -> bool:
+    """Whether the history, as the reply's run estimated it, is under half its token
+    budget and half its message cap: no need to look at the database to know it fits."""
+    return (
+        2 * facts.history_tokens < memory.history_budget(facts.model)
+        and 2 * facts.history_messages < settings.CHAT_HISTORY_MAX_MESSAGES
+    )

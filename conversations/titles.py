@@ -13,12 +13,14 @@ from conversations.services import automatic_title
 PLAIN_ROLES = (Message.Role.USER, Message.Role.ASSISTANT)
 
 
-async def title_after_first_reply(conversation_id: int, reply_id: int) -> None:
+async def title_after_first_reply(conversation_id: int, reply_id: int, facts=None) -> None:
     """Title a conversation from its first complete exchange, once.
 
     Runs only while the title is still the automatic one (cut from the first message),
     and writes it with a conditional update, so a rename in the meantime wins.
     """
+    if facts is not None and not facts.first_turn:
+        return
     exchange = await db.run(_first_exchange, conversation_id, reply_id)
     if exchange is None:
         return
