@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import socket
 import statistics
@@ -174,6 +175,21 @@ def db_row_writes(database_url: str) -> int | None:
         return int(row[0])
 
 
+def settled_row_writes(database_url: str) -> int | None:
+    """The row counters once they stop moving: backends report them at most once a
+    second, and an idle one only after a while."""
+    last = db_row_writes(database_url)
+    if last is None:
+        return None
+    for _ in range(15):
+        time.sleep(1.0)
+        current = db_row_writes(database_url)
+        if current == last:
+            return current
+        last = current
+    return last
+
+
 def read_lags(path: Path, offset: int) -> tuple[list[float], int]:
     if not path.exists():
         return [], offset
@@ -234,6 +250,7 @@ def prepare_data(env: dict[str, str], count: int) -> list[tuple[int, str]]:
     django.setup()
     from django.contrib.auth import get_user_model
     from django.contrib.sessions.backends.db import SessionStore
+    from django.db import connections
 
     from conversations.services import create_conversation
 
@@ -244,7 +261,12 @@ def prepare_data(env: dict[str, str], count: int) -> list[tuple[int, str]]:
     session["_auth_user_hash"] = user.get_session_auth_hash()
     session.create()
     cookie = f"sessionid={session.session_key}"
-    return [(_conversation_in_progress(user, create_conversation).pk, cookie) for _ in range(count)]
+    targets = [
+        (_conversation_in_progress(user, create_conversation).pk, cookie) for _ in range(count)
+    ]
+
+    connections.close_all()  # a closing backend hands its row counters to the statistics
+    return targets
 
 
 def _conversation_in_progress(user, create_conversation):
@@ -312,7 +334,9 @@ async def benchmark(args: argparse.Namespace) -> None:
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    targets = await asyncio.to_thread(prepare_data, env, sum(args.clients) + 1)
+    rounds = {n: max(1, math.ceil(args.samples / n)) for n in args.clients}
+    needed = sum(n * rounds[n] for n in args.clients) + 1
+    targets = await asyncio.to_thread(prepare_data, env, needed)
     server = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.server", "-b", "127.0.0.1", "-p", str(app_port),
          "chatsite.asgi:application"],
@@ -323,33 +347,50 @@ async def benchmark(args: argparse.Namespace) -> None:
         wait_for_port(app_port)
         await run_app(base, targets[:1])  # warm up: first request, imports, connections
         await run_raw(upstream_url, 1)
+        idle_before = cpu_seconds(server.pid)
         time.sleep(2)
+        # What the idle process costs (its lag probe included), taken out of the figures
+        # per reply below.
+        idle_rate = (cpu_seconds(server.pid) - idle_before) / 2
         print(f"Upstream: TTFT {args.ttft * 1000:.0f} ms, {args.tokens} tokens, "
               f"{args.delay * 1000:.0f} ms apart. Server: one Daphne process, "
               f"{'PostgreSQL' if database_url.startswith('postgres') else 'SQLite'}, "
               "in-memory channel layer.")  # fmt: skip
-        print(f"Server idle RSS: {rss_mb(server.pid):.0f} MB")
+        print(f"Server idle RSS: {rss_mb(server.pid):.0f} MB, "
+              f"idle CPU {idle_rate * 1000:.0f} ms/s")  # fmt: skip
         used = 1
         for n in args.clients:
-            raw = await run_raw(upstream_url, n)
-            writes_before = db_row_writes(database_url)
-            cpu_before = cpu_seconds(server.pid)
-            _, lag_offset = read_lags(lag_file, 0)
-            app = await run_app(base, targets[used : used + n])
-            used += n
-            cpu = cpu_seconds(server.pid) - cpu_before
-            time.sleep(2.5)  # let the server's statistics reach PostgreSQL
-            lags, _ = read_lags(lag_file, lag_offset)
-            writes_after = db_row_writes(database_url)
+            # Small N runs several rounds, one after another, so its percentiles come
+            # from at least --samples streams, not from one.
+            raw, app = Phase(), Phase()
+            cpu, lags = 0.0, []
+            writes_before = settled_row_writes(database_url)
+            for _ in range(rounds[n]):
+                raw_round = await run_raw(upstream_url, n)
+                cpu_before = cpu_seconds(server.pid)
+                _, lag_offset = read_lags(lag_file, 0)
+                app_round = await run_app(base, targets[used : used + n])
+                used += n
+                cpu += cpu_seconds(server.pid) - cpu_before
+                lags += read_lags(lag_file, lag_offset)[0]
+                for total, part in ((raw, raw_round), (app, app_round)):
+                    total.streams += part.streams
+                    total.wall += part.wall
+            writes_after = settled_row_writes(database_url)
+            replies = n * rounds[n]
             extra = {
+                "streams measured": f"{replies} ({rounds[n]} round{'s' * (rounds[n] > 1)} of {n})",
                 "DB row writes per reply": (
-                    f"{(writes_after - writes_before) / n:.1f}"
+                    f"{(writes_after - writes_before) / replies:.1f}"
                     if writes_before is not None
                     else "n/a"
                 ),
                 "event-loop lag p99": f"{pct(lags, 99):.1f} ms (max {max(lags, default=0):.1f})",
                 "server RSS after": f"{rss_mb(server.pid):.0f} MB",
-                "server CPU per reply": f"{cpu / n * 1000:.1f} ms",
+                "server CPU per reply": (
+                    f"{(cpu - idle_rate * app.wall) / replies * 1000:.1f} ms "
+                    f"({cpu / replies * 1000:.1f} ms with the idle process's own)"
+                ),
             }
             report(n, raw, app, extra)
     finally:
@@ -365,6 +406,9 @@ def main() -> None:
     )
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 50, 200])
     parser.add_argument("--tokens", type=int, default=100)
+    parser.add_argument(
+        "--samples", type=int, default=20, help="streams measured at least, per N (default 20)"
+    )
     parser.add_argument("--ttft", type=float, default=0.2)
     parser.add_argument("--delay", type=float, default=0.02)
     parser.add_argument("--database-url", default="", help="default: a fresh PostgreSQL database")
