@@ -205,7 +205,10 @@ def _pending_or_new_turn(user, conversation_id: int, text: str):
 
 
 def expire_overdue(conversation: Conversation) -> list[ToolConfirmation]:
-    """Expire the conversation's overdue confirmations; return those still open."""
+    """Expire the conversation's overdue confirmations; return those still open. (For a
+    conversation `lock_conversation` returned: none waits when it says so.)"""
+    if not conversation.waiting:
+        return []
     # A card whose message was cleared from the history no longer holds up the chat.
     waiting = list(
         ToolConfirmation.objects.pending().filter(conversation=conversation, message__isnull=False)

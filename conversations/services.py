@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.utils import timezone
 
@@ -87,9 +88,26 @@ def validate_message_text(text: object) -> str:
 
 def lock_conversation(user, conversation_id: int) -> Conversation:
     """The user's conversation (else 404), its row locked until the transaction ends,
-    so two sends at once cannot start two replies."""
+    so two sends at once cannot start two replies.
+
+    Read in the same query: whether a reply is streaming (`replying`) and whether an
+    action waits for a decision (`waiting`), which a new turn must check first.
+    """
+    from conversations.models import ToolConfirmation
+
+    pending = ToolConfirmation.objects.pending().filter(
+        conversation=OuterRef("pk"), message__isnull=False
+    )
     try:
-        return Conversation.objects.for_user(user).select_for_update().get(pk=conversation_id)
+        return (
+            Conversation.objects.for_user(user)
+            .select_for_update()
+            .annotate(
+                replying=Exists(Message.objects.streaming().filter(conversation=OuterRef("pk"))),
+                waiting=Exists(pending),
+            )
+            .get(pk=conversation_id)
+        )
     except Conversation.DoesNotExist:
         raise Http404("No such conversation.") from None
 
@@ -102,12 +120,20 @@ def record_turn(user, conversation_id: int, text: str) -> tuple[Turn, list[dict]
 
 
 def record_locked_turn(conversation: Conversation, text: str) -> tuple[Turn, list[dict]]:
-    """`record_turn` for a conversation the caller has locked."""
-    if conversation.messages.streaming().exists():
+    """`record_turn` for a conversation `lock_conversation` returned."""
+    if conversation.replying:
         raise ValidationError("Wait for the current reply to finish, or stop it.")
-    user_message = conversation.messages.create(role=Message.Role.USER, content=text)
-    reply = conversation.messages.create(
-        role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, model=conversation.model
+    # One INSERT for both rows, in this order.
+    user_message, reply = Message.objects.bulk_create(
+        [
+            Message(conversation=conversation, role=Message.Role.USER, content=text),
+            Message(
+                conversation=conversation,
+                role=Message.Role.ASSISTANT,
+                status=Message.Status.STREAMING,
+                model=conversation.model,
+            ),
+        ]
     )
     conversation.updated_at = timezone.now()
     if conversation.title == Conversation.DEFAULT_TITLE:
