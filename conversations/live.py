@@ -11,6 +11,7 @@ when they reconnect.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -27,31 +28,25 @@ _outage = False  # a failed send was logged; the next success logs the recovery
 
 async def broadcast(group: str, event: dict[str, Any]) -> bool:
     """Send `event` to every member of `group`; False when the layer is unavailable."""
-    try:
-        await get_channel_layer().group_send(group, event)
-    except LAYER_ERRORS as exc:
-        _failed(f"{event['type']} to {group}", exc)
-        return False
-    _succeeded()
-    return True
+    layer = get_channel_layer()
+    return await _try(layer.group_send(group, event), f"{event['type']} to {group}")
 
 
 async def join(group: str, channel: str) -> bool:
-    try:
-        await get_channel_layer().group_add(group, channel)
-    except LAYER_ERRORS as exc:
-        _failed(f"joining {group}", exc)
-        return False
-    _succeeded()
-    return True
+    return await _try(get_channel_layer().group_add(group, channel), f"joining {group}")
 
 
 async def leave(group: str, channel: str) -> bool:
+    return await _try(get_channel_layer().group_discard(group, channel), f"leaving {group}")
+
+
+async def _try(operation: Awaitable[Any], what: str) -> bool:
     try:
-        await get_channel_layer().group_discard(group, channel)
+        await operation
     except LAYER_ERRORS as exc:
-        _failed(f"leaving {group}", exc)
+        _failed(what, exc)
         return False
+    _succeeded()
     return True
 
 
