@@ -115,6 +115,7 @@ async def app_stream(url: str, cookie: str, origin: str, result: Stream, go: asy
     headers = {"Cookie": cookie, "Origin": origin}
     try:
         async with websockets.connect(url, additional_headers=headers, max_size=None) as ws:
+            await ws.recv()  # "live updates flow", sent on every connect
             await go.wait()
             start = time.perf_counter()
             await ws.send(json.dumps({"message": "Benchmark"}))

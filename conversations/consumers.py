@@ -67,6 +67,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(self.conversation.group_name, self.channel_name)
         await self.accept()
         self.opened = True
+        # Live updates flow: the page clears any outage notice and, if it was cut off,
+        # catches up on what it missed (chat.js).
+        await self._send_html("conversations/_live_ok.html")
         await self._catch_up()
 
     async def _open(self) -> bool:

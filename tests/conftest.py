@@ -99,6 +99,10 @@ async def open_socket(
         application, f"/ws/conversations/{conversation_id}/", headers=headers
     )
     connected, _ = await communicator.connect()
+    if connected:
+        # The server's first frame says live updates flow (the page clears any outage
+        # notice with it); the frames a test looks at come after it.
+        assert 'data-live="ok"' in await communicator.receive_from()
     return communicator, connected
 
 

@@ -34,6 +34,9 @@
   // missed meanwhile, since replies keep running and are saved without it. The ws
   // extension reconnects by itself after an abnormal close or a restart; after the
   // server's "live updates unavailable" (4503), this code does, backing off to 30 s.
+  // A socket is back when the server says live updates flow (its first frame then
+  // carries data-live="ok"), not when it opens: with Redis down, it opens only to say
+  // why it closes.
   var RECONNECTING_CODES = [1006, 1011, 1012, 1013];
   var LIVE_UPDATES_UNAVAILABLE = 4503;
   var lostConnection = false;
@@ -56,14 +59,10 @@
     }
   });
 
-  document.addEventListener("htmx:wsOpen", function () {
-    if (!lostConnection) return;
+  document.addEventListener("htmx:wsAfterMessage", function (event) {
+    if (!lostConnection || event.detail.message.indexOf('data-live="ok"') < 0) return;
     lostConnection = false;
     retries = 0;
-    var status = document.getElementById("connection-status");
-    status.className = "connection-status";
-    status.textContent = "";
-    status.hidden = true;
     catchingUp = true;
     htmx.ajax("GET", window.location.pathname, {
       target: "#messages",

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,13 +227,18 @@ class Browser:
     def cookie(self) -> str:
         return "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
 
-    def socket(self, conversation_id: int):
+    @asynccontextmanager
+    async def socket(self, conversation_id: int, *, live: bool = True):
+        """The conversation's websocket. With `live`, past the server's first frame,
+        which says live updates flow (without, a test reads that frame itself)."""
         import websockets
 
         url = self.base.replace("http://", "ws://") + f"/ws/conversations/{conversation_id}/"
-        return websockets.connect(
-            url, additional_headers={"Cookie": self.cookie, "Origin": self.base}
-        )
+        headers = {"Cookie": self.cookie, "Origin": self.base}
+        async with websockets.connect(url, additional_headers=headers) as ws:
+            if live:
+                assert 'data-live="ok"' in await asyncio.wait_for(ws.recv(), 10)
+            yield ws
 
 
 async def frames_until(ws, marker: str, timeout: float = 15) -> list[str]:

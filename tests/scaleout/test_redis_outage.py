@@ -62,7 +62,7 @@ async def test_redis_outage_pauses_live_updates_loses_nothing_and_recovers(
 
     # While Redis is down, a new socket gets the same clear error instead of a bare
     # refusal.
-    async with tab.socket(conversation) as ws:
+    async with tab.socket(conversation, live=False) as ws:
         assert UNAVAILABLE in await asyncio.wait_for(ws.recv(), 10)
         with pytest.raises(websockets.ConnectionClosedError):
             await asyncio.wait_for(ws.recv(), 10)
