@@ -21,9 +21,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from agents.tokens import user_for_token
-from conversations import services
+from conversations import live, services
 
 BEARER = "Bearer "
+LIVE_UNAVAILABLE = "Live updates are unavailable right now, so nothing was sent. Try again shortly."
+STREAM_CUT = "Live updates stopped mid-reply. The reply goes on and is saved in the conversation."
 
 
 @csrf_exempt  # checked in `_authenticate` for the session; a bearer token is not ambient
@@ -36,12 +38,14 @@ async def stream_reply(request: HttpRequest, conversation_id: int) -> HttpRespon
     conversation = await sync_to_async(services.get_conversation_for_user)(user, conversation_id)
     layer = get_channel_layer()
     channel = await layer.new_channel()
-    # Listen before the turn starts, so not even the first delta is missed.
-    await layer.group_add(conversation.group_name, channel)
+    # Listen before the turn starts, so not even the first delta is missed; a reply
+    # nobody could stream is not started.
+    if not await live.join(conversation.group_name, channel):
+        return JsonResponse({"error": LIVE_UNAVAILABLE}, status=503, headers={"Retry-After": "30"})
     try:
         turn = await services.start_turn(user, conversation.pk, _message_text(request))
     except ValidationError as exc:
-        await layer.group_discard(conversation.group_name, channel)
+        await live.leave(conversation.group_name, channel)
         return JsonResponse({"error": exc.messages[0]}, status=400)
     events = _events(layer, channel, conversation.group_name, turn.reply.pk)
     response = StreamingHttpResponse(events, content_type="text/event-stream")
@@ -87,7 +91,13 @@ def _sse(payload: Any) -> str:
 async def _events(layer, channel: str, group: str, reply_id: int) -> AsyncIterator[str]:
     try:
         while True:
-            event = await layer.receive(channel)
+            try:
+                event = await layer.receive(channel)
+            except live.LAYER_ERRORS:
+                # The reply goes on and is saved; only this stream of it ends here.
+                yield _sse({"error": STREAM_CUT})
+                yield "data: [DONE]\n\n"
+                return
             if event.get("message_id", event.get("reply", {}).get("id")) != reply_id:
                 continue
             if event["type"] == "turn.delta":
@@ -99,7 +109,7 @@ async def _events(layer, channel: str, group: str, reply_id: int) -> AsyncIterat
                     yield line
                 return
     finally:
-        await layer.group_discard(group, channel)
+        await live.leave(group, channel)
 
 
 def _ending(reply: dict[str, Any]) -> list[str]:

@@ -211,10 +211,12 @@ class Browser:
         )
         assert response.status_code == 302, response.text
 
-    def csrf_post(self, path: str, data: dict | None = None) -> httpx2.Response:
+    def csrf_token(self) -> str:
         page = self.http.get("/")
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-        return self.http.post(path, data={**(data or {}), "csrfmiddlewaretoken": token})
+        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+
+    def csrf_post(self, path: str, data: dict | None = None) -> httpx2.Response:
+        return self.http.post(path, data={**(data or {}), "csrfmiddlewaretoken": self.csrf_token()})
 
     def new_conversation(self, title: str = "") -> int:
         response = self.csrf_post("/conversations/new/")

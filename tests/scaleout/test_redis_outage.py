@@ -7,6 +7,8 @@ kill and restart it without touching the shared one.
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -79,3 +81,38 @@ async def test_redis_outage_pauses_live_updates_loses_nothing_and_recovers(
         "Talk through an outage",
         "Are you back?",
     ]
+
+
+def test_a_server_sent_stream_ends_clearly_when_redis_goes_and_is_refused_while_it_is_down(
+    outage_cluster, redis_server, upstream
+):
+    tab = Browser(outage_cluster.url(0))
+    conversation = tab.new_conversation("Outage over SSE")
+    upstream.add(Reply(tokens=[f"s{i} " for i in range(40)], token_delay=0.05))
+    form = {"message": "Stream through an outage", "csrfmiddlewaretoken": tab.csrf_token()}
+    events = []
+    with tab.http.stream("POST", f"/conversations/{conversation}/stream/", data=form) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            events.append(line)
+            if "s3" in line and redis_server.process.poll() is None:
+                redis_server.kill()
+    assert [e for e in events if e][-1] == "data: [DONE]"
+    error = json.loads(next(e for e in events if '"error"' in e).removeprefix("data: "))
+    assert error["error"].startswith("Live updates stopped mid-reply")
+
+    # The reply itself went on and is saved whole.
+    for _ in range(100):
+        page = tab.http.get(f"/conversations/{conversation}/").text
+        if "s39" in page:
+            break
+        time.sleep(0.1)
+    assert "message--complete" in page and "s39" in page
+
+    # While Redis is down, a new stream is refused before anything is saved or sent.
+    form["message"] = "Anyone there?"
+    refused = tab.http.post(f"/conversations/{conversation}/stream/", data=form)
+    assert refused.status_code == 503
+    assert refused.json()["error"].startswith("Live updates are unavailable")
+    assert "Anyone there?" not in tab.http.get(f"/conversations/{conversation}/").text
+    assert len(upstream.requests) == 1
