@@ -8,6 +8,8 @@ change through the conversation's group.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.utils import timezone
@@ -19,6 +21,9 @@ from chatsite import db
 from conversations import live
 from conversations.models import Conversation, Message
 from conversations.services import get_conversation_for_user
+
+if TYPE_CHECKING:
+    from conversations.background import ReplyFacts
 
 State = Conversation.ClassificationState
 # The classifier reads the start of the conversation; that is where its subject is.
@@ -68,7 +73,9 @@ async def classify_conversation(conversation_id: int) -> Conversation:
     return conversation
 
 
-async def classify_new_conversation(conversation_id: int, reply_id: int, facts=None) -> None:
+async def classify_new_conversation(
+    conversation_id: int, reply_id: int, facts: ReplyFacts | None = None
+) -> None:
     """After-reply hook: classify a conversation the first time it has a reply."""
     if not settings.CLASSIFY_CONVERSATIONS or (facts is not None and facts.classified):
         return

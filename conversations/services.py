@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from chatsite import db
 from conversations import live, summaries
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, ToolConfirmation
 
 TITLE_LENGTH = 60
 
@@ -93,8 +93,6 @@ def lock_conversation(user, conversation_id: int) -> Conversation:
     Read in the same query: whether a reply is streaming (`replying`) and whether an
     action waits for a decision (`waiting`), which a new turn must check first.
     """
-    from conversations.models import ToolConfirmation
-
     pending = ToolConfirmation.objects.pending().filter(
         conversation=OuterRef("pk"), message__isnull=False
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -21,6 +21,9 @@ from agents.events import CallContext
 from chatsite import db
 from conversations import live, tool_turns
 from conversations.models import Conversation, Message, Summary, ToolConfirmation
+
+if TYPE_CHECKING:
+    from conversations.background import ReplyFacts
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +132,9 @@ def _save_if_current(plan: FoldPlan, **fields: Any) -> Summary | None:
     )
 
 
-async def update_summary(conversation_id: int, reply_id: int, facts=None) -> None:
+async def update_summary(
+    conversation_id: int, reply_id: int, facts: ReplyFacts | None = None
+) -> None:
     """After-reply hook: fold older messages into the summary when the history is over
     budget. On failure the previous summary stays in use; the next reply retries."""
     if facts is not None and _far_under_budget(facts):
@@ -186,7 +191,7 @@ async def _announce(conversation: Conversation, summary: Summary) -> None:
     await live.broadcast(conversation.group_name, {"type": "summary.updated", "summary": event})
 
 
-def _far_under_budget(facts) -> bool:
+def _far_under_budget(facts: ReplyFacts) -> bool:
     """Whether the history, as the reply's run estimated it, is under half its token
     budget and half its message cap: no need to look at the database to know it fits."""
     return (

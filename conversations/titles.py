@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from agents.errors import GatewayError
 from agents.events import CallContext
 from agents.titles import suggest_title
@@ -10,10 +12,15 @@ from conversations import live
 from conversations.models import Conversation, Message
 from conversations.services import automatic_title
 
+if TYPE_CHECKING:
+    from conversations.background import ReplyFacts
+
 PLAIN_ROLES = (Message.Role.USER, Message.Role.ASSISTANT)
 
 
-async def title_after_first_reply(conversation_id: int, reply_id: int, facts=None) -> None:
+async def title_after_first_reply(
+    conversation_id: int, reply_id: int, facts: ReplyFacts | None = None
+) -> None:
     """Title a conversation from its first complete exchange, once.
 
     Runs only while the title is still the automatic one (cut from the first message),
