@@ -75,7 +75,7 @@ class ReplyRun:
         self.reply = reply
         self.history = history
         self.layer = get_channel_layer()
-        self.parts: list[str] = []  # everything received
+        self.parts: list[str] = []  # every delta received: their count is the live count
         self.sent = 0  # how many of `parts` have gone to the group
         self.wake = asyncio.Event()
         self.resync = False
@@ -83,7 +83,6 @@ class ReplyRun:
         self.closing = False  # the reply is ending: control messages change nothing now
         self.bypass_cache = False  # a regenerated reply must not come from a cache
         self.started = time.monotonic()
-        self.tokens = 0  # deltas received: the live count shown while streaming
         self.oldest_waiting = 0.0  # when the oldest delta not yet sent arrived
 
     @property
@@ -159,7 +158,6 @@ class ReplyRun:
             await self._finish(Message.Status.COMPLETE, "", final=False)
             self.reply = await tool_turns.open_reply(self.conversation)
             self.parts, self.sent = [], 0
-            self.tokens = 0
             await live.broadcast(
                 self.conversation.group_name,
                 {"type": "turn.resumed", "reply": self.reply.as_event()},
@@ -170,9 +168,8 @@ class ReplyRun:
         once CHAT_FRAME_TOKENS wait, or the oldest waiting one is CHAT_FRAME_MAX_WAIT old.
         A fast stream thus costs a frame per few tokens, a slow one stays live."""
         self.parts.append(text)
-        self.tokens += 1
         waiting = len(self.parts) - self.sent
-        if self.tokens == 1 or waiting >= settings.CHAT_FRAME_TOKENS:
+        if len(self.parts) == 1 or waiting >= settings.CHAT_FRAME_TOKENS:
             self.wake.set()
         elif waiting == 1:
             self.oldest_waiting = time.monotonic()
@@ -203,7 +200,7 @@ class ReplyRun:
             await asyncio.sleep(settings.CHAT_FRAME_INTERVAL)
 
     def _progress(self) -> dict[str, Any]:
-        return {"tokens": self.tokens, "elapsed": round(time.monotonic() - self.started, 1)}
+        return {"tokens": len(self.parts), "elapsed": round(time.monotonic() - self.started, 1)}
 
     async def _listen(self, channel: str, task: asyncio.Task) -> None:
         while True:
