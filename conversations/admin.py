@@ -28,7 +28,21 @@ class ConfidenceFilter(admin.SimpleListFilter):
         return queryset.filter(confidence__gte=low, confidence__lt=high)
 
 
-class MessageInline(admin.TabularInline):
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown for reading, linked to their own pages: staff add or delete none here."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class MessageInline(ReadOnlyInline):
     model = Message
     fields = (
         "role",
@@ -40,25 +54,11 @@ class MessageInline(admin.TabularInline):
         "completion_tokens",
         "created_at",
     )
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
-class SummaryInline(admin.TabularInline):
+class SummaryInline(ReadOnlyInline):
     model = Summary
     fields = ("status", "covers", "folded_messages", "text", "tokens", "model", "error")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     @admin.display(description="Covers")
     def covers(self, obj: Summary) -> str:
