@@ -37,10 +37,10 @@ def key_for(
     return f"llm:response:{scope}:{digest.hexdigest()}"
 
 
-def get(context: CallContext, key: str | None) -> dict[str, Any] | None:
-    """A stored answer, unless the cache is off or bypassed for this call (or down: the
-    cache only saves money, so a call goes upstream without it)."""
-    if key is None or not enabled(context):
+def get(key: str | None) -> dict[str, Any] | None:
+    """The answer stored under `key` (None: the cache is off for this call), unless the
+    cache is down: it only saves money, so a call goes upstream without it."""
+    if key is None:
         return None
     try:
         return cache.get(key)
@@ -49,10 +49,8 @@ def get(context: CallContext, key: str | None) -> dict[str, Any] | None:
         return None
 
 
-async def put(context: CallContext, key: str | None, answer: dict[str, Any]) -> None:
-    if key is None or not enabled(context):
-        return
+def put(key: str, answer: dict[str, Any]) -> None:
     try:
-        await cache.aset(key, answer, timeout=settings.LLM_CACHE_TTL)
+        cache.set(key, answer, timeout=settings.LLM_CACHE_TTL)
     except STORE_ERRORS as exc:
         logger.warning("Response cache unavailable, answer not stored: %s", exc)

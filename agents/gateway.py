@@ -129,7 +129,8 @@ async def stream_chat(
         async for event in _stream_with_fallback(messages, tools, call):
             answer.add(event)
             yield event
-        await cache.put(call.context, key, answer.stored(call))
+        if key is not None:
+            await db.run(cache.put, key, answer.stored(call))
     except GatewayError as exc:
         _failed(call, exc)
         raise
@@ -159,7 +160,8 @@ async def complete(
         async for _waiting in limits.wait_for_capacity(tokens, wait):
             pass
         result = await _complete_with_fallback(messages, tools, call)
-        await cache.put(call.context, key, _stored_completion(result, call))
+        if key is not None:
+            await db.run(cache.put, key, _stored_completion(result, call))
         return result
 
 
@@ -183,7 +185,7 @@ def _before_call(call: Call, key: str | None, tokens: int) -> tuple[dict | None,
     per-user rate (raising `Blocked`), then the response cache, then the upstream's
     capacity. Returns a cached answer, or the seconds to wait for capacity (0: go)."""
     limits.check(call.context.user_id)
-    cached = cache.get(call.context, key)
+    cached = cache.get(key)
     if cached is not None:
         return cached, 0.0
     return None, limits.admit(tokens)
