@@ -6,7 +6,6 @@ import asyncio
 import logging
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -78,14 +77,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if not user.is_authenticated:
             await self.close(code=UNAUTHENTICATED)
             return False
+        conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
         try:
-            self.conversation = await _get_conversation_for_user(
-                user, self.scope["url_route"]["kwargs"]["conversation_id"]
+            self.conversation, self.zone = await db.run(
+                _conversation_and_zone, user, conversation_id
             )
         except Http404:
             await self.close(code=NOT_FOUND)
             return False
-        self.zone = await sync_to_async(lambda: display_zone(Profile.objects.for_user(user)))()
         return True
 
     async def _live_updates_unavailable(self) -> None:
@@ -264,9 +263,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await _recover(self.conversation)
 
 
-@sync_to_async
-def _get_conversation_for_user(user, conversation_id: int) -> Conversation:
-    return services.get_conversation_for_user(user, conversation_id)
+def _conversation_and_zone(user, conversation_id: int):
+    """The user's conversation (else 404) and the zone its times show in: one trip."""
+    conversation = services.get_conversation_for_user(user, conversation_id)
+    return conversation, display_zone(Profile.objects.for_user(user))
 
 
 async def _recover(conversation: Conversation) -> None:
