@@ -8,7 +8,7 @@ from decimal import Decimal
 class CallContext:
     """Who a model call is for and why: every gateway call takes one.
 
-    `purpose` is one of chat, summary, classify, extract, tool, title.
+    `purpose` is one of chat, summary, classify, extract, title.
     """
 
     purpose: str = "chat"
@@ -121,22 +121,10 @@ class ConfirmationNeeded:
 
 
 @dataclass(frozen=True, slots=True)
-class NextRound:
-    """Every tool call of the round is answered; the model is asked again."""
-
-
-@dataclass(frozen=True, slots=True)
-class Paused:
-    """The turn waits for confirmations; it resumes once they are decided."""
-
-
-@dataclass(frozen=True, slots=True)
 class RoundCapReached:
     """The model kept calling tools for `rounds` rounds without answering."""
 
     rounds: int
 
 
-AgentEvent = (
-    Event | ToolRound | ToolResult | ConfirmationNeeded | NextRound | Paused | RoundCapReached
-)
+AgentEvent = Event | ToolRound | ToolResult | ConfirmationNeeded | RoundCapReached

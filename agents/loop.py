@@ -9,7 +9,7 @@ arguments and tool failures go back to the model as tool results; none ends the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
@@ -19,8 +19,6 @@ from agents.events import (
     AgentEvent,
     CallContext,
     ConfirmationNeeded,
-    NextRound,
-    Paused,
     RoundCapReached,
     TextDelta,
     ToolCall,
@@ -40,8 +38,14 @@ async def run_agent(
     context: CallContext,
     tool_context: ToolContext,
     max_rounds: int | None = None,
+    next_round: Callable[[], Awaitable[CallContext]] | None = None,
 ) -> AsyncIterator[AgentEvent]:
-    """Model, tools, model again, at most `max_rounds` model calls (AGENT_MAX_ROUNDS)."""
+    """Model, tools, model again, at most `max_rounds` model calls (AGENT_MAX_ROUNDS).
+
+    Before each round after the first, `next_round` (when given) is awaited for the
+    context of that round's call: the caller opens the round's message there, so each
+    round's usage row points at its own message.
+    """
     messages = list(messages)
     max_rounds = max_rounds or settings.AGENT_MAX_ROUNDS
     schemas = tools.schemas()
@@ -71,9 +75,9 @@ async def run_agent(
             if isinstance(outcome, ToolResult):
                 messages.append(tool_message(outcome.call.id, outcome.content))
         if any(isinstance(o, ConfirmationNeeded) for o in outcomes):
-            yield Paused()
-            return
-        yield NextRound()
+            return  # the turn waits for the owner's decisions
+        if next_round is not None:
+            context = await next_round()
 
 
 async def run_calls(
@@ -91,8 +95,8 @@ async def run_call(call: ToolCall, context: ToolContext) -> ToolResult | Confirm
         return ToolResult(call, f"Error: {exc}", ok=False)
     if tool.is_sensitive:
         return ConfirmationNeeded(call, arguments)
-    content = await tools.call(tool, arguments, context)
-    return ToolResult(call, content, ok=not content.startswith("Error:"))
+    outcome = await tools.call(tool, arguments, context)
+    return ToolResult(call, outcome.for_model, ok=outcome.ok)
 
 
 def call_dict(call: ToolCall) -> dict[str, str]:

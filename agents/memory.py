@@ -16,6 +16,7 @@ from django.conf import settings
 
 from agents import gateway
 from agents.events import CallContext, Completion
+from agents.prompts import SUMMARY_HEADING, SUMMARY_INSTRUCTIONS
 
 # Context windows of well-known models, by name prefix (longest prefix wins). Any other
 # model (Ollama, vLLM, ...) is assumed to have DEFAULT_CONTEXT_WINDOW unless
@@ -34,18 +35,6 @@ CONTEXT_WINDOWS = {
 DEFAULT_CONTEXT_WINDOW = 8_192
 # Past this, a longer history mostly costs money: the summary carries the rest.
 MAX_DEFAULT_BUDGET = 8_000
-
-# The first line of every summarising request; the demo model recognises it.
-SUMMARY_MARKER = "You keep the running summary of a chat conversation."
-SUMMARY_INSTRUCTIONS = (
-    SUMMARY_MARKER + "\n"
-    "Rewrite the previous summary and the new messages into one updated summary. "
-    "Keep every fact the user stated (names, numbers, dates, preferences, decisions), "
-    "open questions and promises, and which tools were called with what result. "
-    "Drop small talk. Write short plain sentences or bullet points, at most {words} "
-    "words. Reply with the summary only."
-)
-SUMMARY_HEADING = "Summary of the earlier conversation (older messages are not repeated):"
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,9 +56,6 @@ class UsageRecordQuerySet(models.QuerySet):
     def for_user(self, user) -> UsageRecordQuerySet:
         return self.filter(user=user)
 
-    def since(self, moment) -> UsageRecordQuerySet:
-        return self.filter(created_at__gte=moment)
-
     def conversation_total(self, conversation_id: int) -> dict:
         """What a conversation's calls cost so far (chat, summaries, tools...):
         {"total": USD of the priced calls, "unpriced": how many calls had no price}."""

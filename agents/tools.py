@@ -1,10 +1,14 @@
 """Tools the model may call: a registry of plain Python functions.
 
 A tool is a function registered with `@tool`. Its JSON schema comes from its signature
-(type hints) and its docstring (the first paragraph describes the tool; lines of the
-form `name: text` describe the arguments). Every tool function takes a `ToolContext`
-first: who the call is for and in which conversation. The model never sees or sets
-the context, so it cannot act as somebody else.
+(type hints, through a pydantic model built from them) and its docstring (the first
+paragraph describes the tool; lines of the form `name: text` describe the arguments),
+and the same model validates the arguments the model sends. Every tool function takes a
+`ToolContext` first: who the call is for and in which conversation. The model never sees
+or sets the context, so it cannot act as somebody else.
+
+The apps that own the data register their tools (`<app>/tools.py`, imported in their
+`AppConfig.ready`); this module knows none of them.
 
 Whether a tool is sensitive (runs only after the owner confirms) is policy: the
 `sensitive` flag in code or the AGENT_SENSITIVE_TOOLS setting, never the model.
@@ -18,24 +22,25 @@ import logging
 import re
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from asgiref.sync import async_to_sync, sync_to_async
+import pydantic
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from chatsite import db
+
 logger = logging.getLogger(__name__)
 
-_JSON_TYPES: dict[Any, str] = {
-    str: "string",
-    int: "integer",
-    float: "number",
-    Decimal: "string",
-    bool: "boolean",
-}
 _ARGUMENT_DOC = re.compile(r"^\s*(\w+):\s*(.+)$")
+# Money travels as text, so no amount is ever a binary float on its way in.
+_SCHEMA_TYPES: dict[Any, Any] = {
+    Decimal: Annotated[Decimal, pydantic.WithJsonSchema({"type": "string"})],
+}
+_STRICT = pydantic.ConfigDict(extra="forbid", strict=True)
 
 
 class ToolError(Exception):
@@ -50,19 +55,44 @@ class ToolContext:
     conversation_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ToolOutcome:
+    """What a tool call produced: its content, or the error that stopped it."""
+
+    content: str = ""
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def for_model(self) -> str:
+        """The text the model is sent back."""
+        return self.content if self.ok else f"Error: {self.error}"
+
+
+Describe = Callable[[ToolContext, dict[str, Any]], str]
+
+
 @dataclass(frozen=True)
 class Tool:
     name: str
     description: str
-    parameters: dict[str, Any]
+    arguments: type[pydantic.BaseModel]
     function: Callable[..., Any]
     sensitive: bool = False
-    hints: dict[str, Any] = field(default_factory=dict)
+    # What a call will do, in plain words, for a confirmation card.
+    describe: Describe | None = None
 
     @property
     def is_sensitive(self) -> bool:
         """Sensitive by its flag or by the site's policy setting."""
         return self.sensitive or self.name in settings.AGENT_SENSITIVE_TOOLS
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return _clean_schema(self.arguments.model_json_schema())
 
     def schema(self) -> dict[str, Any]:
         """The tool as the OpenAI `tools` parameter wants it."""
@@ -76,72 +106,88 @@ class Tool:
         }
 
     def parse_arguments(self, raw: str) -> dict[str, Any]:
-        """The model's JSON arguments, checked against the signature; `ToolError` if wrong."""
+        """The model's JSON arguments, validated against the signature; `ToolError` if wrong."""
         try:
-            arguments = json.loads(raw or "{}")
-        except json.JSONDecodeError as exc:
-            raise ToolError(f"The arguments are not valid JSON ({exc.msg}).") from None
-        if not isinstance(arguments, dict):
-            raise ToolError("The arguments must be a JSON object.")
-        properties = self.parameters["properties"]
-        unknown = sorted(set(arguments) - set(properties))
-        if unknown:
-            raise ToolError(f"Unknown argument(s): {', '.join(unknown)}.")
-        missing = [name for name in self.parameters["required"] if name not in arguments]
-        if missing:
-            raise ToolError(f"Missing argument(s): {', '.join(missing)}.")
-        return {name: _coerce(name, value, self.hints[name]) for name, value in arguments.items()}
+            parsed = self.arguments.model_validate_json(raw or "{}")
+        except pydantic.ValidationError as exc:
+            raise ToolError(_validation_message(exc)) from None
+        # JSON-ready values (a Decimal as its exact text): they are stored with a pending
+        # confirmation and reach the function later.
+        return parsed.model_dump(mode="json", include=parsed.model_fields_set)
+
+    def summary(self, context: ToolContext, arguments: dict[str, Any]) -> str:
+        """What this call will do, for the person asked to confirm it."""
+        if self.describe is None:
+            return f"Run the tool {self.name}."
+        return self.describe(context, arguments)
 
 
-def _coerce(name: str, value: Any, hint: Any) -> Any:
-    """Accept what JSON can carry for each Python type, and nothing looser."""
-    if hint is Decimal and isinstance(value, str | int | float) and not isinstance(value, bool):
-        return str(value)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
-        return value
-    expected = _JSON_TYPES.get(hint, "value")
-    raise ToolError(f"Argument {name!r} must be a {expected}, not {type(value).__name__}.")
+def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """pydantic's schema without its generated titles (noise in every request)."""
+    schema.pop("title", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+    schema.setdefault("required", [])
+    return schema
+
+
+def _validation_message(exc: pydantic.ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "json_invalid":
+            problems.append(f"The arguments are not valid JSON ({error['msg']}).")
+        elif error["type"] == "model_type":
+            problems.append("The arguments must be a JSON object.")
+        elif error["type"] == "extra_forbidden":
+            problems.append(f"Unknown argument: {where}.")
+        elif error["type"] == "missing":
+            problems.append(f"Missing argument: {where}.")
+        else:
+            problems.append(f"Argument {where!r}: {error['msg']}.")
+    return " ".join(problems)
 
 
 _registry: dict[str, Tool] = {}
 
 
-def tool(*, sensitive: bool = False, name: str | None = None) -> Callable[[Callable], Callable]:
+def tool(
+    *, sensitive: bool = False, name: str | None = None, describe: Describe | None = None
+) -> Callable[[Callable], Callable]:
     """Register a function as a tool. Its first parameter receives the `ToolContext`."""
 
     def register(function: Callable) -> Callable:
-        built = build_tool(function, sensitive=sensitive, name=name)
+        built = build_tool(function, sensitive=sensitive, name=name, describe=describe)
         _registry[built.name] = built
         return function
 
     return register
 
 
-def build_tool(function: Callable, *, sensitive: bool = False, name: str | None = None) -> Tool:
+def build_tool(
+    function: Callable,
+    *,
+    sensitive: bool = False,
+    name: str | None = None,
+    describe: Describe | None = None,
+) -> Tool:
     """A `Tool` from a function's signature and docstring."""
     hints = typing.get_type_hints(function)
     parameters = list(inspect.signature(function).parameters.values())[1:]  # skip context
     description, argument_docs = _parse_docstring(inspect.getdoc(function) or "")
-    properties = {
-        p.name: {"type": _JSON_TYPES[hints[p.name]], "description": argument_docs.get(p.name, "")}
+    fields: dict[str, Any] = {
+        p.name: (
+            _SCHEMA_TYPES.get(hints[p.name], hints[p.name]),
+            pydantic.Field(
+                default=... if p.default is inspect.Parameter.empty else p.default,
+                description=argument_docs.get(p.name, ""),
+            ),
+        )
         for p in parameters
     }
-    required = [p.name for p in parameters if p.default is inspect.Parameter.empty]
-    return Tool(
-        name=name or function.__name__,
-        description=description,
-        parameters={
-            "type": "object",
-            "properties": properties,
-            "required": required,
-            "additionalProperties": False,
-        },
-        function=function,
-        sensitive=sensitive,
-        hints={p.name: hints[p.name] for p in parameters},
-    )
+    tool_name = name or function.__name__
+    model = pydantic.create_model(tool_name, __config__=_STRICT, **fields)
+    return Tool(tool_name, description, model, function, sensitive, describe)
 
 
 def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
@@ -155,41 +201,40 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
 
 
 def registry() -> dict[str, Tool]:
-    """Every registered tool by name (importing the built-in ones on first use)."""
-    import agents.builtin_tools  # noqa: F401 - registers on import
-
+    """Every registered tool by name."""
     return dict(_registry)
 
 
 def get_tool(name: str) -> Tool:
     try:
-        return registry()[name]
+        return _registry[name]
     except KeyError:
         raise ToolError(f"There is no tool named {name!r}.") from None
 
 
 def schemas() -> list[dict[str, Any]]:
-    return [t.schema() for t in registry().values()]
+    return [t.schema() for t in _registry.values()]
 
 
-def call_sync(tool: Tool, arguments: dict[str, Any], context: ToolContext) -> str:
-    """Run a tool and return its result as text; failures come back as an error text."""
+def call_sync(tool: Tool, arguments: dict[str, Any], context: ToolContext) -> ToolOutcome:
+    """Run a tool; a failure is an outcome with an error, never an exception."""
     try:
         if inspect.iscoroutinefunction(tool.function):
             result = async_to_sync(tool.function)(context, **arguments)
         else:
             result = tool.function(context, **arguments)
     except (ToolError, ValidationError) as exc:
-        return f"Error: {_message(exc)}"
+        return ToolOutcome(error=_message(exc))
     except Exception as exc:
         logger.exception("Tool %s failed", tool.name)
-        return f"Error: the tool {tool.name} failed ({type(exc).__name__})."
-    return result if isinstance(result, str) else json.dumps(result, default=str)
+        return ToolOutcome(error=f"the tool {tool.name} failed ({type(exc).__name__}).")
+    content = result if isinstance(result, str) else json.dumps(result, default=str)
+    return ToolOutcome(content=content)
 
 
-async def call(tool: Tool, arguments: dict[str, Any], context: ToolContext) -> str:
-    """`call_sync` for async code (database work runs on Django's sync thread)."""
-    return await sync_to_async(call_sync)(tool, arguments, context)
+async def call(tool: Tool, arguments: dict[str, Any], context: ToolContext) -> ToolOutcome:
+    """`call_sync` for async code; tools do their database work on `chatsite.db`'s path."""
+    return await db.run(call_sync, tool, arguments, context)
 
 
 def _message(exc: Exception) -> str:

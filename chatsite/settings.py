@@ -219,6 +219,8 @@ CHAT_FRAME_TOKENS = env.int("CHAT_FRAME_TOKENS", default=8)
 CHAT_FRAME_MAX_WAIT = env.float("CHAT_FRAME_MAX_WAIT", default=0.15)
 CHAT_CHECKPOINT_INTERVAL = env.float("CHAT_CHECKPOINT_INTERVAL", default=1.5)
 CHAT_STALE_AFTER = env.float("CHAT_STALE_AFTER", default=10.0)
+# Each process sweeps for replies whose process died (every CHAT_STALE_AFTER / 2 s).
+CHAT_SWEEPER = env.bool("CHAT_SWEEPER", default=True)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=20000)
 CHAT_DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 

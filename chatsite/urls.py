@@ -6,6 +6,6 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("contacts/", include("contacts.urls")),
-    path("settings/tokens/", include("agents.urls")),
+    path("settings/tokens/", include("accounts.token_urls")),
     path("", include("conversations.urls")),
 ]

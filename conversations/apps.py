@@ -3,3 +3,6 @@ from django.apps import AppConfig
 
 class ConversationsConfig(AppConfig):
     name = "conversations"
+
+    def ready(self) -> None:
+        import conversations.tools  # noqa: F401 - registers its tools

@@ -11,22 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from conversations import summaries
+from conversations.classification import classify_new_conversation
+from conversations.facts import ReplyFacts
+from conversations.titles import title_after_first_reply
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ReplyFacts:
-    """What a reply's run knows about its conversation when the reply ends."""
-
-    model: str
-    first_turn: bool  # the history held no earlier question (nor a summary)
-    classified: bool  # classification was claimed or done when the turn started
-    history_tokens: int  # estimated: the history sent with the question, and the reply
-    history_messages: int
 
 
 AfterReplyHook = Callable[[int, int, ReplyFacts | None], Awaitable[None]]
@@ -34,9 +25,6 @@ AfterReplyHook = Callable[[int, int, ReplyFacts | None], Awaitable[None]]
 
 def after_reply_hooks() -> list[AfterReplyHook]:
     """The hooks, in the order they run."""
-    from conversations.classification import classify_new_conversation
-    from conversations.titles import title_after_first_reply
-
     return [summaries.update_summary, classify_new_conversation, title_after_first_reply]
 
 

@@ -8,8 +8,6 @@ change through the conversation's group.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.utils import timezone
@@ -19,11 +17,9 @@ from agents.errors import GatewayError
 from agents.events import CallContext
 from chatsite import db
 from conversations import live
+from conversations.facts import ReplyFacts
 from conversations.models import Conversation, Message
 from conversations.services import get_conversation_for_user
-
-if TYPE_CHECKING:
-    from conversations.background import ReplyFacts
 
 State = Conversation.ClassificationState
 # The classifier reads the start of the conversation; that is where its subject is.

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.template.loader import render_to_string
@@ -17,7 +15,7 @@ from django.utils import timezone
 from accounts.middleware import display_zone
 from accounts.models import Profile
 from chatsite import db
-from conversations import classification, confirmations, editing, live, services
+from conversations import classification, live, services, turns
 from conversations.models import Conversation, Message, Summary, ToolConfirmation
 
 logger = logging.getLogger(__name__)
@@ -32,29 +30,29 @@ LIVE_UPDATES_UNAVAILABLE = 4503
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     conversation: Conversation
-    watchdog: asyncio.Task | None = None
     opened = False  # the handshake was accepted
 
     async def __call__(self, scope, receive, send) -> None:
+        # The ASGI entry point (public): the one place that sees an exception raised
+        # while the consumer waits on the channel layer, outside any handler.
         try:
             await super().__call__(scope, receive, send)
         except live.LAYER_ERRORS:
             # The channel layer (Redis) went away: this socket cannot get live updates.
             logger.warning("Closing a conversation socket: the channel layer is unavailable")
             await self._live_updates_unavailable()
-        finally:
-            if self.watchdog:
-                self.watchdog.cancel()
 
     async def dispatch(self, message: dict) -> None:
+        # A copy of `channels.consumer.AsyncConsumer.dispatch` without its trip to the
+        # database thread (`aclose_old_connections`) before every message: a group event
+        # only renders a frame from the event's own data, and a received message does its
+        # database work through chatsite.db, which checks its own connections. At dozens
+        # of frames per reply per tab those trips queued behind real queries. Channels
+        # has no public switch for it; tests/test_private_apis.py fails when the method
+        # copied here changes upstream. Connects and disconnects keep the original.
         if message["type"] in ("websocket.connect", "websocket.disconnect"):
             await super().dispatch(message)
             return
-        # Channels makes a trip to the database thread before each message, to close
-        # stale connections there. A group event only renders a frame from the event's
-        # own data, and a received message does its database work in chatsite.db, which
-        # checks its own connections; at dozens of frames per reply per tab, those trips
-        # queued behind real queries. (Connects and every page load still make it.)
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
@@ -98,36 +96,29 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=LIVE_UPDATES_UNAVAILABLE)
 
     async def disconnect(self, code: int) -> None:
-        if self.watchdog:
-            self.watchdog.cancel()
         if hasattr(self, "conversation"):
             await live.leave(self.conversation.group_name, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict):
             return
-        user = self.scope["user"]
+        user, conversation_id = self.scope["user"], self.conversation.pk
         try:
             action = content.get("action")
             if action == "stop":
-                await services.request_stop(user, self.conversation.pk)
+                await turns.stop(user, conversation_id)
             elif action == "regenerate":
-                await editing.regenerate_reply(
-                    user, self.conversation.pk, content.get("message_id")
-                )
+                await turns.regenerate(user, conversation_id, content.get("message_id"))
             elif action == "edit":
-                await editing.edit_and_resend(
-                    user, self.conversation.pk, content.get("message_id"), content.get("message")
+                await turns.edit(
+                    user, conversation_id, content.get("message_id"), content.get("message")
                 )
             elif action in ("confirm", "cancel"):
-                await confirmations.decide(
-                    user,
-                    self.conversation.pk,
-                    content.get("confirmation"),
-                    approve=action == "confirm",
+                await turns.decide(
+                    user, conversation_id, content.get("confirmation"), approve=action == "confirm"
                 )
             else:
-                await confirmations.send_message(user, self.conversation.pk, content.get("message"))
+                await turns.send(user, conversation_id, content.get("message"))
         except ValidationError as exc:
             await self._send_html("conversations/_composer_error.html", error=exc.messages[0])
         except Http404:
@@ -143,7 +134,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             title=event["title"],
             streaming=True,
         )
-        self._watch()
 
     async def turn_restarted(self, event: dict) -> None:
         await self._send_html(
@@ -153,7 +143,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             reply=Message.from_event(event["reply"]),
             streaming=True,
         )
-        self._watch()
 
     async def conversation_titled(self, event: dict) -> None:
         await self._send_html(
@@ -203,7 +192,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self._send_html(
             "conversations/_turn_resumed.html", reply=Message.from_event(event["reply"])
         )
-        self._watch()
 
     async def message_appended(self, event: dict) -> None:
         await self._send_html(
@@ -244,38 +232,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _catch_up(self) -> None:
         """A tab that (re)connects mid-reply gets the text so far, then live deltas."""
-        await _recover(self.conversation)
-        streaming = await db.run(self.conversation.messages.streaming().exists)
-        if streaming:
-            await services.request_resync(self.conversation)
-            self._watch()
-
-    def _watch(self) -> None:
-        if self.watchdog is None or self.watchdog.done():
-            self.watchdog = asyncio.get_running_loop().create_task(self._watch_for_dead_reply())
-
-    async def _watch_for_dead_reply(self) -> None:
-        """If the process writing the reply dies, show it as interrupted here."""
-        while True:
-            await asyncio.sleep(settings.CHAT_STALE_AFTER)
-            if not await db.run(self.conversation.messages.streaming().exists):
-                return
-            await _recover(self.conversation)
+        if await db.run(self.conversation.messages.streaming().exists):
+            await turns.resync(self.conversation)
 
 
 def _conversation_and_zone(user, conversation_id: int):
     """The user's conversation (else 404) and the zone its times show in: one trip."""
     conversation = services.get_conversation_for_user(user, conversation_id)
     return conversation, display_zone(Profile.objects.for_user(user))
-
-
-async def _recover(conversation: Conversation) -> None:
-    recovered = await db.run(services.recover_stale_replies, conversation.pk)
-    for message in recovered:
-        await _broadcast_finished(conversation, message)
-
-
-async def _broadcast_finished(conversation: Conversation, message: Message) -> None:
-    await live.broadcast(
-        conversation.group_name, {"type": "turn.finished", "reply": message.as_event()}
-    )

@@ -1,4 +1,5 @@
-"""Regenerate the last reply, or edit the last user message and resend it.
+"""Regenerate the last reply, or edit the last user message and resend it: the database
+side (`conversations.turns` runs the new reply).
 
 Both replace what followed the user's last message: the old reply is deleted and a new
 one streams in its place, so the history the model sees is the history the user sees.
@@ -8,18 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from conversations import live
 from conversations.models import Conversation, Message
-from conversations.services import (
-    get_conversation_for_user,
-    prompt_messages,
-    validate_message_text,
-)
+from conversations.services import get_conversation_for_user
 
 
 @dataclass(frozen=True)
@@ -62,46 +57,10 @@ def restart_turn(
     return Restart(conversation, last, reply, removed_ids)
 
 
-async def regenerate_reply(user, conversation_id: int, message_id: object = None) -> Restart:
-    """Answer the last user message again, bypassing any response cache."""
-    restart = await sync_to_async(restart_turn)(
-        user, conversation_id, message_id=_optional_id(message_id), text=None
-    )
-    await _announce_and_start(restart, bypass_cache=True)
-    return restart
-
-
-async def edit_and_resend(user, conversation_id: int, message_id: object, text: object) -> Restart:
-    """Replace the last user message's text, then answer it afresh."""
-    text = validate_message_text(text)
-    restart = await sync_to_async(restart_turn)(
-        user, conversation_id, message_id=_optional_id(message_id), text=text
-    )
-    await _announce_and_start(restart, bypass_cache=False)
-    return restart
-
-
-def _optional_id(value: object) -> int | None:
+def optional_id(value: object) -> int | None:
     if value in (None, ""):
         return None
     try:
         return int(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ValidationError("Unknown message.") from None
-
-
-async def _announce_and_start(restart: Restart, *, bypass_cache: bool) -> None:
-    from conversations import replies
-
-    conversation = restart.conversation
-    history = await sync_to_async(prompt_messages)(conversation, before_id=restart.reply.pk)
-    await live.broadcast(
-        conversation.group_name,
-        {
-            "type": "turn.restarted",
-            "removed_ids": restart.removed_ids,
-            "user_message": restart.user_message.as_event(),
-            "reply": restart.reply.as_event(),
-        },
-    )
-    replies.start_reply(conversation, restart.reply, history, bypass_cache=bypass_cache)

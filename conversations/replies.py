@@ -1,19 +1,25 @@
-"""A reply being generated: a task that streams the model's answer to every open tab.
+"""A turn's reply being generated: a task that streams every round of the agent loop to
+every open tab, and to any other door following the turn (the SSE endpoint).
 
-It belongs to no socket. Deltas go to the conversation's group in batched frames (the
-first at once, then at most one per CHAT_FRAME_INTERVAL); the text is checkpointed to
-the database every CHAT_CHECKPOINT_INTERVAL and written once more when it ends.
+It belongs to no socket. Deltas go to the conversation's group in frames batched by
+`frames.FrameBatcher`; the text is checkpointed every `checkpoint_interval` and written
+once more when each message of the turn ends. Every event carries the turn's id (the id
+of the user message that opened it). Only `conversations.turns` starts a run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import enum
 import logging
 import time
 from collections.abc import Coroutine
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
@@ -24,7 +30,6 @@ from agents.events import (
     CallContext,
     ConfirmationNeeded,
     Finished,
-    NextRound,
     RoundCapReached,
     TextDelta,
     ToolResult,
@@ -36,6 +41,8 @@ from agents.models import UsageRecord
 from agents.usage import estimate_prompt_tokens, estimate_tokens
 from chatsite import db
 from conversations import background, confirmations, live, tool_turns
+from conversations.facts import ReplyFacts
+from conversations.frames import FrameBatcher, FramePolicy
 from conversations.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
@@ -46,11 +53,12 @@ CONTROL_CLOSE_TIMEOUT = 5.0
 # How often a reply's control listener retries while the channel layer is down.
 LAYER_RETRY_INTERVAL = 1.0
 
-# Strong references to running replies, so the event loop does not drop them.
+# Strong references to running replies and their helpers, so the loop does not drop them.
 _running: set[asyncio.Task] = set()
 
 
 def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
+    """Run `coro` as a task that outlives the request or socket that started it."""
     # A fresh context: a reply started by an HTTP request must not use that request's
     # sync executor, which is gone once the response has been sent.
     task = asyncio.get_running_loop().create_task(coro, context=contextvars.Context())
@@ -59,148 +67,222 @@ def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
     return task
 
 
-def start_reply(
-    conversation: Conversation, reply: Message, history: list[dict], *, bypass_cache: bool = False
+def running_tasks() -> set[asyncio.Task]:
+    """Replies and after-reply work still running in this process."""
+    return {task for task in _running if not task.done()}
+
+
+def forget_tasks() -> None:
+    """Drop the references to every task (their event loop is closed, as between tests)."""
+    _running.clear()
+
+
+class Phase(enum.Enum):
+    """Where a reply is in its life; `_move` allows only the transitions listed."""
+
+    STREAMING = "streaming"  # the model is answering (tool rounds included)
+    STOPPING = "stopping"  # the owner asked to stop: the generation is being cancelled
+    CLOSING = "closing"  # the end is being written: control messages change nothing
+    DONE = "done"
+
+
+_MOVES = {
+    Phase.STREAMING: {Phase.STOPPING, Phase.CLOSING},
+    Phase.STOPPING: {Phase.CLOSING},
+    Phase.CLOSING: {Phase.DONE},
+    Phase.DONE: set(),
+}
+
+
+class TurnState(enum.StrEnum):
+    """What a finished message means for its turn (sent with `turn.finished`)."""
+
+    CONTINUES = "continues"  # another round of the same turn follows
+    WAITING = "waiting"  # the turn waits for the owner's decision on an action
+    DONE = "done"  # the turn is over
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyOptions:
+    """Everything a run needs from settings, read once when the turn starts."""
+
+    frames: FramePolicy
+    checkpoint_interval: float
+    bypass_cache: bool = False  # a regenerated reply must not come from a cache
+
+    @classmethod
+    def from_settings(cls, *, bypass_cache: bool = False) -> ReplyOptions:
+        policy = FramePolicy(
+            interval=settings.CHAT_FRAME_INTERVAL,
+            max_tokens=settings.CHAT_FRAME_TOKENS,
+            max_wait=settings.CHAT_FRAME_MAX_WAIT,
+        )
+        return cls(policy, settings.CHAT_CHECKPOINT_INTERVAL, bypass_cache)
+
+
+@dataclass(frozen=True, slots=True)
+class RoundsEnd:
+    """How the agent loop ended: a notice for the reply, and whether it waits."""
+
+    notice: str = ""
+    waiting: bool = False
+
+
+def start(
+    conversation: Conversation,
+    reply: Message,
+    history: list[dict],
+    *,
+    turn_id: int,
+    options: ReplyOptions,
 ) -> asyncio.Task:
-    run = ReplyRun(conversation, reply, history)
-    run.bypass_cache = bypass_cache
-    return spawn(run.run())
+    """Start generating `reply` (status streaming) for the turn `turn_id`."""
+    return spawn(ReplyRun(conversation, reply, history, turn_id, options).run())
 
 
 class ReplyRun:
-    """One reply from start to its final status."""
+    """One turn's generation, from its first round to its last message's status."""
 
-    def __init__(self, conversation: Conversation, reply: Message, history: list[dict]):
+    def __init__(
+        self,
+        conversation: Conversation,
+        reply: Message,
+        history: list[dict],
+        turn_id: int,
+        options: ReplyOptions,
+    ) -> None:
         self.conversation = conversation
         self.reply = reply
         self.history = history
+        self.turn_id = turn_id
+        self.options = options
         self.layer = get_channel_layer()
-        self.parts: list[str] = []  # every delta received: their count is the live count
-        self.sent = 0  # how many of `parts` have gone to the group
+        self.batcher = FrameBatcher(options.frames)
         self.wake = asyncio.Event()
-        self.resync = False
-        self.stop_requested = False
-        self.closing = False  # the reply is ending: control messages change nothing now
-        self.bypass_cache = False  # a regenerated reply must not come from a cache
+        self.phase = Phase.STREAMING
         self.started = time.monotonic()
-        self.oldest_waiting = 0.0  # when the oldest delta not yet sent arrived
+        self.usages: list[Usage] = []  # every round's, for the turn's summary
 
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
+    def _move(self, to: Phase) -> None:
+        if to not in _MOVES[self.phase]:
+            raise RuntimeError(f"A reply cannot go from {self.phase.value} to {to.value}.")
+        self.phase = to
 
     async def run(self) -> None:
         control = await self.layer.new_channel()
         await live.join(self.conversation.control_group_name, control)
         listener = spawn(self._listen(control, asyncio.current_task()))
         helpers = [spawn(self._pump()), spawn(self._checkpoint())]
-        status, error = Message.Status.COMPLETE, ""
+        status, end = Message.Status.COMPLETE, RoundsEnd()
         try:
-            error = await self._generate()
+            end = await self._generate()
         except GatewayError as exc:
-            status, error = Message.Status.FAILED, exc.message
+            status, end = Message.Status.FAILED, RoundsEnd(exc.message)
         except asyncio.CancelledError:
             asyncio.current_task().uncancel()
-            status = Message.Status.STOPPED if self.stop_requested else Message.Status.INTERRUPTED
+            stopped = self.phase is Phase.STOPPING
+            status = Message.Status.STOPPED if stopped else Message.Status.INTERRUPTED
         except Exception:
             logger.exception("Reply %s failed", self.reply.pk)
-            status, error = Message.Status.FAILED, "Something went wrong while answering."
+            status, end = Message.Status.FAILED, RoundsEnd("Something went wrong while answering.")
         finally:
+            self._move(Phase.CLOSING)
             for helper in helpers:
                 helper.cancel()
             await self._close_control(control, listener)
-        await self._finish(status, error)
+        state = TurnState.WAITING if end.waiting else TurnState.DONE
+        await self._finish(status, end.notice, state)
+        self._move(Phase.DONE)
 
-    async def _generate(self) -> str:
-        """Run the agent loop; returns a notice for the reply ("" when all went well)."""
-        context = CallContext(
+    def _context(self) -> CallContext:
+        """Who the next model call is for; its usage row points at the current message."""
+        return CallContext(
             purpose="chat",
             user_id=self.conversation.owner_id,
             conversation_id=self.conversation.pk,
-            bypass_cache=self.bypass_cache,
+            bypass_cache=self.options.bypass_cache,
             message_id=self.reply.pk,
         )
+
+    async def _generate(self) -> RoundsEnd:
+        """Run the agent loop, every round of it, to its end."""
+        waiting = False
         events = loop.run_agent(
             self.history,
             model=self.conversation.model,
-            context=context,
+            context=self._context(),
             tool_context=tool_turns.tool_context(self.conversation),
+            next_round=self._next_round,
         )
         async for event in events:
             if isinstance(event, TextDelta):
                 self._add_text(event.text)
             elif isinstance(event, Usage):
-                self.reply.prompt_tokens = event.prompt_tokens
-                self.reply.completion_tokens = event.completion_tokens
-                self.reply.cost = event.cost
+                self._add_usage(event)
             elif isinstance(event, Finished):
                 self.reply.model = event.model
             elif isinstance(event, Waiting):
                 await self._send("turn.waiting", seconds=event.seconds)
             elif isinstance(event, RoundCapReached):
-                return f"Stopped after {event.rounds} rounds of tool calls without an answer."
+                return RoundsEnd(
+                    f"Stopped after {event.rounds} rounds of tool calls without an answer."
+                )
             else:
-                await self._on_tool_event(event)
-        return ""
+                waiting = await self._on_tool_event(event) or waiting
+        return RoundsEnd(waiting=waiting)
 
-    async def _on_tool_event(self, event: object) -> None:
-        """Tool rounds: store the calls, show each result or card, then a fresh reply."""
+    def _add_usage(self, usage: Usage) -> None:
+        self.usages.append(usage)
+        self.reply.prompt_tokens = usage.prompt_tokens
+        self.reply.completion_tokens = usage.completion_tokens
+        self.reply.cost = usage.cost
+
+    async def _on_tool_event(self, event: object) -> bool:
+        """Tool rounds: store the calls, show each result or card. True for a card."""
         if isinstance(event, ToolRound):
             self.reply.tool_calls = [loop.call_dict(c) for c in event.calls]
             await db.run(
                 Message.objects.filter(pk=self.reply.pk).update, tool_calls=self.reply.tool_calls
             )
         elif isinstance(event, ToolResult):
-            await tool_turns.record_result(self.conversation, event)
+            await tool_turns.record_result(self.conversation, event, turn_id=self.turn_id)
         elif isinstance(event, ConfirmationNeeded):
-            await confirmations.request(self.conversation, self.reply, event)
-        elif isinstance(event, NextRound):
-            await self._finish(Message.Status.COMPLETE, "", final=False)
-            self.reply = await tool_turns.open_reply(self.conversation)
-            self.parts, self.sent = [], 0
-            await live.broadcast(
-                self.conversation.group_name,
-                {"type": "turn.resumed", "reply": self.reply.as_event()},
-            )
+            await confirmations.request(self.conversation, self.reply, event, turn_id=self.turn_id)
+            return True
+        return False
+
+    async def _next_round(self) -> CallContext:
+        """Every call of the round is answered: end this message, open the next one."""
+        await self._finish(Message.Status.COMPLETE, "", TurnState.CONTINUES)
+        self.reply = await db.run(tool_turns.open_reply, self.conversation)
+        self.batcher.restart()
+        await self._send("turn.resumed", reply=self.reply.as_event())
+        return self._context()
 
     def _add_text(self, text: str) -> None:
-        """Keep a delta and decide when the pump sends: the first at once; later ones
-        once CHAT_FRAME_TOKENS wait, or the oldest waiting one is CHAT_FRAME_MAX_WAIT old.
-        A fast stream thus costs a frame per few tokens, a slow one stays live."""
-        self.parts.append(text)
-        waiting = len(self.parts) - self.sent
-        if len(self.parts) == 1 or waiting >= settings.CHAT_FRAME_TOKENS:
+        now = time.monotonic()
+        if self.batcher.add(text, now):
             self.wake.set()
-        elif waiting == 1:
-            self.oldest_waiting = time.monotonic()
-            asyncio.get_running_loop().call_later(settings.CHAT_FRAME_MAX_WAIT, self.wake.set)
-
-    def _frame_due(self) -> bool:
-        waiting = len(self.parts) - self.sent
-        if not waiting:
-            return False
-        old = time.monotonic() - self.oldest_waiting >= settings.CHAT_FRAME_MAX_WAIT * 0.9
-        return self.sent == 0 or waiting >= settings.CHAT_FRAME_TOKENS or old
+        elif self.batcher.waiting == 1:
+            delay = self.options.frames.max_wait
+            asyncio.get_running_loop().call_later(delay, self.wake.set)
 
     async def _pump(self) -> None:
-        """Send new text to the group, at most one frame per CHAT_FRAME_INTERVAL."""
+        """Send new text to the group, at most one frame per frame interval."""
         while True:
             await self.wake.wait()
             self.wake.clear()
-            if not self.resync and not self._frame_due():
+            if not self.batcher.due(time.monotonic()):
                 continue
-            if self.resync:
-                self.resync = False
-                self.sent = len(self.parts)
-                await self._send("turn.snapshot", text=self.text)
-            elif self.sent < len(self.parts):
-                delta = "".join(self.parts[self.sent :])
-                self.sent = len(self.parts)
-                await self._send("turn.delta", text=delta, **self._progress())
-            await asyncio.sleep(settings.CHAT_FRAME_INTERVAL)
+            if self.batcher.snapshot_wanted:
+                await self._send("turn.snapshot", text=self.batcher.take_snapshot())
+            else:
+                await self._send("turn.delta", text=self.batcher.take(), **self._progress())
+            await asyncio.sleep(self.options.frames.interval)
 
     def _progress(self) -> dict[str, Any]:
-        return {"tokens": len(self.parts), "elapsed": round(time.monotonic() - self.started, 1)}
+        tokens = len(self.batcher.parts)
+        return {"tokens": tokens, "elapsed": round(time.monotonic() - self.started, 1)}
 
     async def _listen(self, channel: str, task: asyncio.Task) -> None:
         while True:
@@ -214,79 +296,88 @@ class ReplyRun:
                 continue
             if message["type"] == "reply.done":
                 return
-            if self.closing:
+            if self.phase is not Phase.STREAMING:
                 continue
             if message["type"] == "reply.stop":
-                self.stop_requested = True
+                self._move(Phase.STOPPING)
                 task.cancel()
             elif message["type"] == "reply.sync":
-                self.resync = True
+                self.batcher.snapshot_wanted = True
                 self.wake.set()
 
     async def _close_control(self, channel: str, listener: asyncio.Task) -> None:
         """End the listener by a message, not by cancelling it: with channels-redis, a
         receive cancelled mid-read can drop a message meant for another consumer of this
         process (such as a tab's confirmation card)."""
-        self.closing = True
         try:
             await self.layer.send(channel, {"type": "reply.done"})
             await asyncio.wait_for(asyncio.shield(listener), CONTROL_CLOSE_TIMEOUT)
-        except (*live.LAYER_ERRORS, TimeoutError):
-            listener.cancel()  # the layer is down: there is nothing left to drop
+        except (*live.LAYER_ERRORS, ChannelFull, TimeoutError):
+            listener.cancel()  # the layer is down or full: nothing is left to drop
         await live.leave(self.conversation.control_group_name, channel)
 
     async def _checkpoint(self) -> None:
         """Save the text so far now and then; the write also serves as a heartbeat."""
         while True:
-            await asyncio.sleep(settings.CHAT_CHECKPOINT_INTERVAL)
+            await asyncio.sleep(self.options.checkpoint_interval)
             await db.run(
                 Message.objects.filter(pk=self.reply.pk).update,
-                content=self.text,
+                content=self.batcher.text,
                 updated_at=timezone.now(),
             )
 
     async def _send(self, event_type: str, **data: Any) -> None:
         await live.broadcast(
             self.conversation.group_name,
-            {"type": event_type, "message_id": self.reply.pk, **data},
+            {"type": event_type, "turn": self.turn_id, "message_id": self.reply.pk, **data},
         )
 
-    async def _finish(self, status: str, error: str, *, final: bool = True) -> None:
-        if self.sent < len(self.parts):
+    async def _finish(self, status: str, error: str, state: TurnState) -> None:
+        """Write the current message's end and tell every door what it means."""
+        if self.batcher.waiting:
             # Text still waiting for its frame goes out first: delta-only listeners (the
             # SSE endpoint) must receive every token, not only the final render.
-            rest, self.sent = "".join(self.parts[self.sent :]), len(self.parts)
-            await self._send("turn.delta", text=rest, **self._progress())
+            await self._send("turn.delta", text=self.batcher.take(), **self._progress())
         reply = self.reply
-        reply.content, reply.status, reply.error = self.text, status, error
+        reply.content, reply.status, reply.error = self.batcher.text, status, error
         reply.updated_at = timezone.now()
         total = await db.run(_save_final, reply, self.conversation.pk)
-        await live.broadcast(
-            self.conversation.group_name,
-            {
-                "type": "turn.finished",
-                "reply": reply.as_event(),
-                "conversation_cost": {"total": str(total["total"]), "unpriced": total["unpriced"]},
-            },
+        await self._send(
+            "turn.finished",
+            reply=reply.as_event(),
+            state=state.value,
+            usage=None if state is TurnState.CONTINUES else self._turn_usage(),
+            conversation_cost={"total": str(total["total"]), "unpriced": total["unpriced"]},
         )
-        if final:
+        if state is not TurnState.CONTINUES and status == Message.Status.COMPLETE:
             spawn(background.after_reply(self.conversation.pk, reply.pk, self._facts()))
 
-    def _facts(self) -> background.ReplyFacts:
+    def _turn_usage(self) -> dict[str, Any]:
+        """The sum of this run's rounds, as the doors report it."""
+        costs = [u.cost for u in self.usages]
+        return {
+            "prompt_tokens": sum(u.prompt_tokens for u in self.usages),
+            "completion_tokens": sum(u.completion_tokens for u in self.usages),
+            "cost": None if None in costs else str(sum(costs, Decimal(0))),
+            "estimated": any(u.estimated for u in self.usages),
+            "rounds": len(self.usages),
+        }
+
+    def _facts(self) -> ReplyFacts:
         sent = self.history[1:]  # after the system prompt: any summary, then the messages
-        return background.ReplyFacts(
+        return ReplyFacts(
             model=self.conversation.model,
             first_turn=[m["role"] for m in sent].count("user") <= 1
             and all(m["role"] != "system" for m in sent),
             classified=self.conversation.classification_state
             != Conversation.ClassificationState.NONE,
-            history_tokens=estimate_prompt_tokens(sent) + estimate_tokens(self.text),
+            history_tokens=estimate_prompt_tokens(sent) + estimate_tokens(self.batcher.text),
             history_messages=len(sent) + 1,
         )
 
 
 def _save_final(reply: Message, conversation_id: int) -> dict:
-    """Write the reply's end state; return the conversation's cost so far. One trip to
+    """Write the message's end state; return the conversation's cost so far. One trip to
     the database thread for both."""
     # An update, not a save: the conversation may have been deleted meanwhile.
     Message.objects.filter(pk=reply.pk).update(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -13,8 +12,7 @@ from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.utils import timezone
 
-from chatsite import db
-from conversations import live, summaries
+from conversations import summaries
 from conversations.models import Conversation, Message, ToolConfirmation
 
 TITLE_LENGTH = 60
@@ -135,7 +133,7 @@ def record_locked_turn(conversation: Conversation, text: str) -> tuple[Turn, lis
     )
     conversation.updated_at = timezone.now()
     if conversation.title == Conversation.DEFAULT_TITLE:
-        conversation.title = _title_from(text)
+        conversation.title = automatic_title(text)
     conversation.save(update_fields=["updated_at", "title"])
     turn = Turn(conversation, user_message, reply)
     return turn, prompt_messages(conversation, before_id=reply.pk)
@@ -143,10 +141,6 @@ def record_locked_turn(conversation: Conversation, text: str) -> tuple[Turn, lis
 
 def automatic_title(text: str) -> str:
     """The title a conversation gets from its first message until something better comes."""
-    return _title_from(text)
-
-
-def _title_from(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
 
@@ -157,63 +151,3 @@ def prompt_messages(conversation: Conversation, *, before_id: int) -> list[dict]
     messages = [{"role": "system", "content": conversation.system_prompt}]
     messages += summaries.history_messages(conversation, before_id=before_id)
     return messages
-
-
-async def start_turn(user, conversation_id: int, text: object) -> Turn:
-    """Save the user's message first, then start the reply as a task of its own.
-
-    The task does not belong to any socket: it survives reloads and closed tabs.
-    """
-    turn, history = await db.run(record_turn, user, conversation_id, validate_message_text(text))
-    await run_turn(turn, history)
-    return turn
-
-
-async def run_turn(turn: Turn, history: list[dict]) -> None:
-    """Show a recorded turn in every open tab and start its reply."""
-    from conversations import replies
-
-    await live.broadcast(
-        turn.conversation.group_name,
-        {
-            "type": "turn.started",
-            "title": turn.conversation.title,
-            "user_message": turn.user_message.as_event(),
-            "reply": turn.reply.as_event(),
-        },
-    )
-    replies.start_reply(turn.conversation, turn.reply, history)
-
-
-async def request_stop(user, conversation_id: int) -> None:
-    """Ask the running reply to stop, on whichever process it runs."""
-    conversation = await sync_to_async(get_conversation_for_user)(user, conversation_id)
-    if not await live.broadcast(conversation.control_group_name, {"type": "reply.stop"}):
-        raise ValidationError("Stop did not reach the reply: live updates are unavailable.")
-
-
-async def request_resync(conversation: Conversation) -> None:
-    """Ask the running reply to send its text so far (a tab has just connected)."""
-    await live.broadcast(conversation.control_group_name, {"type": "reply.sync"})
-
-
-def recover_stale_replies(
-    conversation_id: int | None = None, *, stale_after: float | None = None
-) -> list[Message]:
-    """Mark replies left streaming by a dead process as interrupted, keeping their text.
-
-    A reply is dead when its checkpoint is older than CHAT_STALE_AFTER seconds.
-    """
-    if stale_after is None:
-        stale_after = settings.CHAT_STALE_AFTER
-    stale = Message.objects.stale(stale_after)
-    if conversation_id is not None:
-        stale = stale.filter(conversation_id=conversation_id)
-    recovered = []
-    for message in stale:
-        updated = Message.objects.streaming().filter(pk=message.pk, updated_at=message.updated_at)
-        if updated.update(status=Message.Status.INTERRUPTED, updated_at=timezone.now()):
-            message.status = Message.Status.INTERRUPTED
-            message.error = ""
-            recovered.append(message)
-    return recovered

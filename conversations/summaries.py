@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -20,10 +20,8 @@ from agents.errors import GatewayError
 from agents.events import CallContext
 from chatsite import db
 from conversations import live, tool_turns
+from conversations.facts import ReplyFacts
 from conversations.models import Conversation, Message, Summary, ToolConfirmation
-
-if TYPE_CHECKING:
-    from conversations.background import ReplyFacts
 
 logger = logging.getLogger(__name__)
 

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from agents.errors import GatewayError
 from agents.events import CallContext
 from agents.titles import suggest_title
 from chatsite import db
 from conversations import live
+from conversations.facts import ReplyFacts
 from conversations.models import Conversation, Message
 from conversations.services import automatic_title
-
-if TYPE_CHECKING:
-    from conversations.background import ReplyFacts
 
 PLAIN_ROLES = (Message.Role.USER, Message.Role.ASSISTANT)
 

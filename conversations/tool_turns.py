@@ -11,13 +11,13 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.utils.functional import SimpleLazyObject
 
 from agents.events import ToolResult
 from agents.loop import assistant_message, tool_message
 from agents.tools import ToolContext
+from chatsite import db
 from conversations import live
 from conversations.models import Conversation, Message
 
@@ -81,21 +81,30 @@ def tool_context(conversation: Conversation) -> ToolContext:
     return ToolContext(user=owner, conversation_id=conversation.pk)
 
 
-async def record_result(conversation: Conversation, result: ToolResult) -> Message | None:
+async def record_result(conversation: Conversation, result: ToolResult, *, turn_id: int) -> None:
     """Store a tool's answer and show it in every open tab."""
-    arguments = result.call.arguments
-    return await record_answer(
-        conversation.pk, result.call.id, result.call.name, arguments, result.content
+    call = result.call
+    await record_answer(
+        conversation.pk, call.id, call.name, call.arguments, result.content, turn_id=turn_id
     )
 
 
 async def record_answer(
-    conversation_id: int, call_id: str, name: str, arguments: str, content: str
+    conversation_id: int, call_id: str, name: str, arguments: str, content: str, *, turn_id: int
 ) -> Message | None:
     """A tool message, saved and broadcast; None when the conversation is gone."""
-    if not await Conversation.objects.filter(pk=conversation_id).aexists():
+    message = await db.run(_save_answer, conversation_id, call_id, name, arguments, content)
+    if message is not None:
+        await broadcast_appended(conversation_id, message, turn_id=turn_id)
+    return message
+
+
+def _save_answer(
+    conversation_id: int, call_id: str, name: str, arguments: str, content: str
+) -> Message | None:
+    if not Conversation.objects.filter(pk=conversation_id).exists():
         return None
-    message = await Message.objects.acreate(
+    return Message.objects.create(
         conversation_id=conversation_id,
         role=Message.Role.TOOL,
         tool_call_id=call_id,
@@ -103,18 +112,15 @@ async def record_answer(
         tool_arguments=arguments,
         content=content,
     )
-    await broadcast_appended(conversation_id, message)
-    return message
 
 
-async def broadcast_appended(conversation_id: int, message: Message) -> None:
+async def broadcast_appended(conversation_id: int, message: Message, *, turn_id: int) -> None:
     await live.broadcast(
         Conversation(pk=conversation_id).group_name,
-        {"type": "message.appended", "message": message.as_event()},
+        {"type": "message.appended", "turn": turn_id, "message": message.as_event()},
     )
 
 
-@sync_to_async
 def open_reply(conversation: Conversation) -> Message:
     """A new streaming assistant message for the next round of the same turn."""
     return conversation.messages.create(

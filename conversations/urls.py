@@ -25,4 +25,9 @@ urlpatterns = [
         views.decide_confirmation,
         name="decide_confirmation",
     ),
+    path(
+        "conversations/<int:conversation_id>/confirmations/<int:confirmation_id>/stream/",
+        sse.decide,
+        name="decide_stream",
+    ),
 ]

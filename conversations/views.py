@@ -15,7 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import Profile
 from agents.models import UsageRecord
-from conversations import classification, confirmations, export, services
+from conversations import classification, export, services, turns
 from conversations.forms import ConversationForm, RenameForm
 from conversations.history import history_page
 from conversations.models import Conversation
@@ -72,7 +72,6 @@ def create(request: HttpRequest) -> HttpResponse:
 @require_GET
 def detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = services.get_conversation_for_user(request.user, conversation_id)
-    services.recover_stale_replies(conversation.pk)
     history = history_page(conversation)
     _with_confirmations(history.messages)
     context = _sidebar(request, conversation) | {
@@ -145,9 +144,10 @@ async def decide_confirmation(
     if decision not in ("confirm", "cancel"):
         return HttpResponseBadRequest("decision must be confirm or cancel")
     user = await request.auser()
-    confirmation = await confirmations.decide(
+    decision = await turns.decide(
         user, conversation_id, confirmation_id, approve=decision == "confirm"
     )
+    confirmation = decision.confirmation
     if request.htmx:
         return render(request, "conversations/_confirmation.html", {"confirmation": confirmation})
     return redirect("conversations:detail", conversation_id)

@@ -25,7 +25,7 @@ def _forget_background_tasks() -> Iterator[None]:
     yield
     from conversations import replies
 
-    replies._running.clear()
+    replies.forget_tasks()
 
 
 @pytest.fixture

@@ -32,6 +32,8 @@ STORAGES = {
 }
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CHAT_CHECKPOINT_INTERVAL = 0.2
+# Tests sweep for dead replies themselves (`turns.sweep`), never behind their back.
+CHAT_SWEEPER = False
 # Gateway layers off unless a test turns them on: the suite's many calls must not
 # trip limits meant for people, nor be answered from another test's cache.
 LLM_CACHE_TTL = 0

@@ -55,13 +55,13 @@ async def test_model_calls_a_tool_then_answers_with_its_result(fake_upstream, us
 
     assert len(fake_upstream.requests) == 2
     first, second = fake_upstream.requests
-    assert [t["function"]["name"] for t in first["tools"]] == [
-        "search",
+    assert sorted(t["function"]["name"] for t in first["tools"]) == [
         "calculate",
-        "get_date",
         "delete_conversation",
-        "send_email",
+        "get_date",
         "make_payment",
+        "search",
+        "send_email",
     ]
     asked = second["messages"][-2]
     assert asked["role"] == "assistant" and asked["content"] == "Let me work that out."
@@ -163,10 +163,10 @@ async def test_bad_arguments_and_unknown_tools_go_back_to_the_model(
 
     answers = tool_answers(fake_upstream.requests[1])
     assert answers == {
-        "missing": "Error: Missing argument(s): expression.",
+        "missing": "Error: Missing argument: expression.",
         "badjson": answers["badjson"],
-        "wrongtype": "Error: Argument 'expression' must be a string, not int.",
-        "extra": "Error: Unknown argument(s): power.",
+        "wrongtype": "Error: Argument 'expression': Input should be a valid string.",
+        "extra": "Error: Unknown argument: power.",
         "unknown": "Error: There is no tool named 'launch_rockets'.",
         "zero": "Error: Division by zero.",
     }

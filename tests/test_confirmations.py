@@ -10,7 +10,7 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from conversations import confirmations, replies
+from conversations import confirmations, replies, turns
 from conversations.models import Conversation, Message, ToolConfirmation
 from conversations.services import create_conversation
 from payments.models import Payment
@@ -213,7 +213,7 @@ async def test_concurrent_approvals_execute_the_tool_exactly_once(
         first.send_json_to(approve),
         second.send_json_to(approve),
         *(
-            confirmations.decide(user, conversation.pk, confirmation.pk, approve=True)
+            turns.decide(user, conversation.pk, confirmation.pk, approve=True)
             for _ in range(3)
         ),
     )
@@ -267,7 +267,7 @@ async def test_pending_confirmation_is_decided_with_no_running_reply(
     await socket.disconnect()
     await asyncio.sleep(0.05)
     # After-reply work (classification) may still run; no reply may.
-    running = [t for t in replies._running if not t.done()]
+    running = replies.running_tasks()
     assert not [t for t in running if t.get_coro().__name__ != "after_reply"]
 
     fresh, _ = await open_socket(user, conversation.pk)

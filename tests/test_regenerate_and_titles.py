@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
-from agents.titles import TITLE_INSTRUCTION
+from agents.prompts import TITLE_INSTRUCTION
 from conversations import editing
 from conversations.models import Conversation, Message
 from tests.conftest import open_socket, receive_until

@@ -16,7 +16,7 @@ from asgiref.sync import sync_to_async
 # pytest's log capture in the middle of a test.
 import chatsite.asgi  # noqa: F401
 from agents.gateway import estimate_prompt_tokens
-from agents.memory import SUMMARY_HEADING, SUMMARY_MARKER
+from agents.prompts import SUMMARY_HEADING, SUMMARY_MARKER
 from conversations import replies
 from conversations.models import Message, Summary
 from tests.conftest import open_socket, receive_until
@@ -57,7 +57,7 @@ async def background_done() -> None:
     """Wait for the replies and their after-reply work to end (no clock involved)."""
     me, loop = asyncio.current_task(), asyncio.get_running_loop()
     while pending := [
-        t for t in replies._running if t is not me and not t.done() and t.get_loop() is loop
+        t for t in replies.running_tasks() if t is not me and t.get_loop() is loop
     ]:
         await asyncio.gather(*pending, return_exceptions=True)
 

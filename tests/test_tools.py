@@ -18,8 +18,14 @@ pytestmark = pytest.mark.django_db
 
 
 def run(name: str, user, raw_arguments: str) -> str:
+    """The tool's answer as the model is sent it (arguments that do not fit the
+    signature are refused before the tool runs, as in the agent loop)."""
     tool = tools.get_tool(name)
-    return tools.call_sync(tool, tool.parse_arguments(raw_arguments), ToolContext(user=user))
+    try:
+        arguments = tool.parse_arguments(raw_arguments)
+    except tools.ToolError as exc:
+        return f"Error: {exc}"
+    return tools.call_sync(tool, arguments, ToolContext(user=user)).for_model
 
 
 class CountingBackend:
@@ -138,7 +144,7 @@ def test_send_email_goes_through_djangos_email_backend(user):
         ('"-5"', "EUR", "The amount must be a positive number."),
         ('"0"', "EUR", "The amount must be a positive number."),
         ('"5.001"', "EUR", "The amount can have at most two decimal places."),
-        ('"lots"', "EUR", "Not an amount: 'lots'."),
+        ('"lots"', "EUR", "Argument 'amount': Input should be a valid decimal."),
         ('"5"', "XYZ", "Not an ISO 4217 currency code: 'XYZ'."),
     ],
 )
@@ -183,3 +189,38 @@ def test_delete_conversation_only_deletes_the_users_own(user, other_user):
         "Deleted the conversation"
     )
     assert list(Conversation.objects.all()) == [theirs]
+
+
+def test_a_tool_whose_output_begins_with_error_succeeds(user):
+    def quote(context: ToolContext, text: str) -> str:
+        """Repeat the text."""
+        return text
+
+    tool = tools.build_tool(quote)
+    outcome = tools.call_sync(tool, tool.parse_arguments('{"text": "Error: 42"}'), ToolContext(user))
+
+    assert outcome.ok and outcome.content == "Error: 42"
+
+
+def test_a_tool_that_raises_is_an_error(user):
+    def broken(context: ToolContext) -> str:
+        """Always fails."""
+        raise RuntimeError("disk on fire")
+
+    outcome = tools.call_sync(tools.build_tool(broken), {}, ToolContext(user))
+
+    assert not outcome.ok
+    assert outcome.for_model == "Error: the tool broken failed (RuntimeError)."
+
+
+def test_arguments_are_validated_by_the_signature():
+    tool = tools.get_tool("make_payment")
+    good = '{"recipient": "Bob", "amount": 5, "currency": "EUR", "memo": "lunch"}'
+    assert tool.parse_arguments(good)["amount"] == "5"  # exact text, never a float
+
+    with pytest.raises(tools.ToolError, match="Missing argument: memo"):
+        tool.parse_arguments('{"recipient": "Bob", "amount": "5", "currency": "EUR"}')
+    with pytest.raises(tools.ToolError, match="Unknown argument: surprise"):
+        tool.parse_arguments(good[:-1] + ', "surprise": 1}')
+    with pytest.raises(tools.ToolError, match="'recipient'"):
+        tool.parse_arguments(good.replace('"Bob"', "7"))

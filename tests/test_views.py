@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from conversations import turns
 from conversations.models import Conversation, Message
 from conversations.services import create_conversation
 
@@ -117,15 +118,25 @@ def test_detail_renders_history_as_sanitized_markdown(logged_in, conversation):
     assert body.count('id="composer"') == 1
 
 
-def test_page_marks_reply_of_a_dead_process_as_interrupted(logged_in, conversation, settings):
+def test_page_shows_reply_of_a_dead_process_as_interrupted_without_writing(
+    logged_in, conversation, settings
+):
     settings.CHAT_STALE_AFTER = 0
     conversation.messages.create(role="user", content="hello")
     reply = conversation.messages.create(role="assistant", content="half", status="streaming")
     body = logged_in.get(conversation.get_absolute_url()).content.decode()
+    assert "Interrupted" in body and "half" in body
     reply.refresh_from_db()
-    assert reply.status == Message.Status.INTERRUPTED
-    assert reply.content == "half"
-    assert "Interrupted" in body
+    assert reply.status == Message.Status.STREAMING  # the sweeper writes it, not a GET
+
+
+def test_sweeper_marks_reply_of_a_dead_process_as_interrupted(conversation, settings):
+    settings.CHAT_STALE_AFTER = 0
+    reply = conversation.messages.create(role="assistant", content="half", status="streaming")
+    assert [m.pk for m in turns.recover_dead_replies()] == [reply.pk]
+    reply.refresh_from_db()
+    assert (reply.status, reply.content) == (Message.Status.INTERRUPTED, "half")
+    assert turns.recover_dead_replies() == []
 
 
 def test_demo_model_is_labelled_in_the_ui(logged_in, conversation):

@@ -183,7 +183,7 @@ def limited_cluster(cluster, tmp_path) -> Iterator[Cluster]:
 def _title_request(body: dict) -> Reply | None:
     """Titles are asked for after a first reply, at any moment: answer them apart, so
     they never take a reply a test scripted for a chat turn."""
-    from agents.titles import TITLE_INSTRUCTION
+    from agents.prompts import TITLE_INSTRUCTION
 
     first = (body.get("messages") or [{}])[0]
     return Reply(text="A title") if first.get("content") == TITLE_INSTRUCTION else None

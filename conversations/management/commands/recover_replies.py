@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from conversations.services import recover_stale_replies
+from conversations.turns import recover_dead_replies
 
 
 class Command(BaseCommand):
@@ -17,5 +17,5 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        recovered = recover_stale_replies(stale_after=0 if options["all"] else None)
+        recovered = recover_dead_replies(stale_after=0 if options["all"] else None)
         self.stdout.write(f"Interrupted replies recovered: {len(recovered)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agents.demo import DemoAnswer
+from agents.demo.answer import DemoAnswer
 
 ASKS_ABOUT_USAGE = re.compile(r"\b(cost|costs|usage|budget|tokens?|api)\b", re.IGNORECASE)
 
@@ -24,7 +24,7 @@ USAGE_TEXT = (
 )
 
 
-def usage_responder(body: dict[str, Any]) -> DemoAnswer | None:
+def respond(body: dict[str, Any]) -> DemoAnswer | None:
     """Answers questions about cost, usage, budgets, tokens or the API."""
     messages = body.get("messages") or []
     last = next((m for m in reversed(messages) if m.get("role") == "user"), None)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from agents.demo import DemoAnswer
+from agents.demo.answer import DemoAnswer
 
 Call = dict[str, str]
 

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from agents.demo import DemoAnswer
+from agents.demo.answer import DemoAnswer
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 PHONE = re.compile(r"\+?\d[\d ().-]{5,}\d")
@@ -43,7 +43,7 @@ KEYWORDS = {
 }  # fmt: skip
 
 
-def structured_responder(body: dict[str, Any]) -> DemoAnswer | None:
+def respond(body: dict[str, Any]) -> DemoAnswer | None:
     """Answer `ContactList` and `Classification` requests; pass on everything else."""
     response_format = body.get("response_format") or {}
     if response_format.get("type") != "json_schema":

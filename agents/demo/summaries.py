@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agents.demo import DemoAnswer
-from agents.memory import SUMMARY_MARKER
+from agents.demo.answer import DemoAnswer
+from agents.prompts import SUMMARY_MARKER
 
 _FIRST_SENTENCE = re.compile(r"^.*?[.!?](?=\s|$)")
 _USER_LINE = re.compile(r"^User: (.+)$", re.MULTILINE)
@@ -15,7 +15,7 @@ _WORD_LIMIT = re.compile(r"at most (\d+) words")
 _PREVIOUS = re.compile(r"Previous summary:\n(.*?)\n\nNew messages:", re.DOTALL)
 
 
-def summary_responder(body: dict[str, Any]) -> DemoAnswer | None:
+def respond(body: dict[str, Any]) -> DemoAnswer | None:
     """Answer a summarising request (recognised by its marker) with a summary."""
     messages = body.get("messages") or []
     if not messages or not str(messages[0].get("content") or "").startswith(SUMMARY_MARKER):

@@ -8,50 +8,32 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
 
-TOKEN_PATTERN = re.compile(r"\s*\S+|\s+")
-
-
-@dataclass
-class DemoAnswer:
-    """What the demo model says: text, tool calls ({"id", "name", "arguments"}), or both."""
-
-    text: str = ""
-    tool_calls: list[dict[str, str]] = field(default_factory=list)
-
+from agents.demo import structured, summaries, titles, tools, usage
+from agents.demo.answer import DemoAnswer, split_tokens
 
 # Each responder looks at the request body and answers it, or returns None to pass it
 # on; the first answer wins and the markdown sample below is the fallback.
 Responder = Callable[[dict[str, Any]], DemoAnswer | None]
 
 
-def responders() -> list[Responder]:
-    # Imported here: these modules import this one.
-    from agents import demo_tools
-    from agents.demo_memory import summary_responder
-    from agents.demo_structured import structured_responder
-    from agents.demo_usage import usage_responder
-    from agents.titles import demo_title
-
-    # The structured responder answers only json_schema requests, so it goes first.
-    return [
-        structured_responder,
-        demo_title,
-        summary_responder,
-        demo_tools.respond,
-        usage_responder,
-    ]
+# The structured responder answers only json_schema requests, so it goes first.
+RESPONDERS: list[Responder] = [
+    structured.respond,
+    titles.respond,
+    summaries.respond,
+    tools.respond,
+    usage.respond,
+]
 
 
 def answer(body: dict[str, Any]) -> DemoAnswer:
-    for responder in responders():
+    for responder in RESPONDERS:
         result = responder(body)
         if result is not None:
             return result
@@ -76,10 +58,6 @@ def demo_reply(messages: list[dict[str, Any]]) -> str:
         "```\n\n"
         "Set `OPENAI_API_KEY` or `OPENAI_BASE_URL` to talk to a real model."
     )
-
-
-def split_tokens(text: str) -> list[str]:
-    return TOKEN_PATTERN.findall(text)
 
 
 def _prompt_tokens(messages: list[dict[str, Any]]) -> int:

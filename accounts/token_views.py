@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from agents import tokens
+from accounts import tokens
 
 
 @login_required
@@ -22,7 +22,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
         "tokens": request.user.api_tokens.active(),
         "created": created,
     }
-    return render(request, "agents/tokens.html", context, status=201 if created else 200)
+    return render(request, "accounts/tokens.html", context, status=201 if created else 200)
 
 
 @login_required
@@ -30,4 +30,4 @@ def token_list(request: HttpRequest) -> HttpResponse:
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     token = tokens.revoke_token(request.user, token_id)
     messages.success(request, f"Token “{token.name}” revoked.")
-    return redirect("agents:tokens")
+    return redirect("tokens:list")
