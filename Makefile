@@ -24,6 +24,7 @@ run: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 check: $(VENV)/.installed
 	DEBUG=true $(BIN)/python manage.py check

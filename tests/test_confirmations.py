@@ -212,10 +212,7 @@ async def test_concurrent_approvals_execute_the_tool_exactly_once(
         first.send_json_to(approve),
         first.send_json_to(approve),
         second.send_json_to(approve),
-        *(
-            turns.decide(user, conversation.pk, confirmation.pk, approve=True)
-            for _ in range(3)
-        ),
+        *(turns.decide(user, conversation.pk, confirmation.pk, approve=True) for _ in range(3)),
     )
     await wait_for_reply(conversation, "Paid once.")
     await second.send_json_to(approve)  # replayed after the fact

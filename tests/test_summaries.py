@@ -56,9 +56,7 @@ def summary_requests(fake) -> list[dict[str, Any]]:
 async def background_done() -> None:
     """Wait for the replies and their after-reply work to end (no clock involved)."""
     me, loop = asyncio.current_task(), asyncio.get_running_loop()
-    while pending := [
-        t for t in replies.running_tasks() if t is not me and t.get_loop() is loop
-    ]:
+    while pending := [t for t in replies.running_tasks() if t is not me and t.get_loop() is loop]:
         await asyncio.gather(*pending, return_exceptions=True)
 
 

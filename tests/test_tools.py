@@ -197,7 +197,9 @@ def test_a_tool_whose_output_begins_with_error_succeeds(user):
         return text
 
     tool = tools.build_tool(quote)
-    outcome = tools.call_sync(tool, tool.parse_arguments('{"text": "Error: 42"}'), ToolContext(user))
+    outcome = tools.call_sync(
+        tool, tool.parse_arguments('{"text": "Error: 42"}'), ToolContext(user)
+    )
 
     assert outcome.ok and outcome.content == "Error: 42"
 
