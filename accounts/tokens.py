@@ -6,6 +6,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from agents.models import ApiToken, hash_token
+from chatsite import db
 
 NAME_LENGTH = 100
 
@@ -31,13 +32,17 @@ async def user_for_token(raw: str):
     """The active user an unrevoked token belongs to, or None."""
     if not raw.startswith(ApiToken.PREFIX):
         return None
+    return await db.run(_use_token, hash_token(raw))
+
+
+def _use_token(token_hash: str):
     token = (
-        await ApiToken.objects.active()
+        ApiToken.objects.active()
         .select_related("user")
-        .filter(token_hash=hash_token(raw), user__is_active=True)
-        .afirst()
+        .filter(token_hash=token_hash, user__is_active=True)
+        .first()
     )
     if token is None:
         return None
-    await ApiToken.objects.filter(pk=token.pk).aupdate(last_used_at=timezone.now())
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
     return token.user

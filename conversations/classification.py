@@ -8,7 +8,7 @@ change through the conversation's group.
 
 from __future__ import annotations
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.utils import timezone
 
@@ -41,7 +41,7 @@ async def classify_conversation(conversation_id: int) -> Conversation:
     Only a whole, schema-valid answer is stored; on failure the last good result stays
     and the state says it failed, with the reason.
     """
-    conversation = await Conversation.objects.aget(pk=conversation_id)
+    conversation = await db.run(Conversation.objects.get, pk=conversation_id)
     if conversation.classification_state == State.PENDING:
         await _announce(conversation)  # claimed already, by the after-reply hook
     else:
@@ -49,7 +49,7 @@ async def classify_conversation(conversation_id: int) -> Conversation:
     context = CallContext(
         purpose="classify", user_id=conversation.owner_id, conversation_id=conversation.pk
     )
-    text = await sync_to_async(transcript)(conversation)
+    text = await db.run(transcript, conversation)
     try:
         result = await structured.classify(text, model=conversation.model, context=context)
     except GatewayError as exc:
@@ -97,7 +97,7 @@ async def _save(conversation: Conversation, **fields: object) -> None:
     """Write the fields (an update: the conversation may be gone) and tell open tabs."""
     for name, value in fields.items():
         setattr(conversation, name, value)
-    await Conversation.objects.filter(pk=conversation.pk).aupdate(**fields)
+    await db.run(Conversation.objects.filter(pk=conversation.pk).update, **fields)
     await _announce(conversation)
 
 

@@ -11,7 +11,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 
@@ -155,7 +154,8 @@ async def update_summary(
         await _record_failure(plan, "The model returned an empty summary.")
         return
     text = result.text.strip()
-    summary = await sync_to_async(_save_if_current)(
+    summary = await db.run(
+        _save_if_current,
         plan,
         text=text,
         tokens=gateway.estimate_tokens(text),
@@ -174,7 +174,8 @@ async def _record_failure(plan: FoldPlan, error: str) -> None:
         plan.up_to,
         error,
     )
-    await Summary.objects.acreate(
+    await db.run(
+        Summary.objects.create,
         conversation=plan.conversation,
         status=Summary.Status.FAILED,
         up_to_message_id=plan.up_to,

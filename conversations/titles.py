@@ -39,9 +39,8 @@ async def title_after_first_reply(
         return  # the automatic title stays; a title is not worth an error message
     if not title:
         return
-    updated = await Conversation.objects.filter(
-        pk=conversation.pk, title=conversation.title
-    ).aupdate(title=title)
+    current = Conversation.objects.filter(pk=conversation.pk, title=conversation.title)
+    updated = await db.run(current.update, title=title)
     if updated:
         await live.broadcast(
             conversation.group_name,

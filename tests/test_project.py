@@ -88,3 +88,24 @@ def test_env_example_names_every_setting_read_from_the_environment():
     for name in required:
         assert f'"{name}"' in settings_source
         assert re.search(rf"^#? ?{name}=", example, re.MULTILINE), name
+
+
+ASYNC_ORM = re.compile(
+    r"sync_to_async\(|database_sync_to_async|"
+    r"\.a(get|create|exists|update|count|delete|first|last|save|refresh_from_db|aggregate|"
+    r"get_or_create|update_or_create|bulk_create|iterator|in_bulk|contains)\("
+)
+
+
+def test_app_code_reaches_the_orm_from_async_code_one_way():
+    """`chatsite.db.run` is the one path from async code to the ORM: the async ORM and a
+    bare `sync_to_async` queue on one shared thread, which is what it avoids."""
+    offenders = []
+    for app in ("accounts", "agents", "chatsite", "contacts", "conversations", "payments"):
+        for path in (ROOT / app).rglob("*.py"):
+            if path == ROOT / "chatsite" / "db.py" or "migrations" in path.parts:
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), start=1):
+                if ASYNC_ORM.search(line):
+                    offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert offenders == []
