@@ -1,13 +1,14 @@
 """The tool registry and each built-in tool, against the real database."""
 
 import json
+import time
 from decimal import Decimal
 
 import pytest
 from django.core import mail
 
 from accounts.models import Profile
-from agents import tools
+from agents import calculator, tools
 from agents.calculator import CalculationError, calculate
 from agents.tools import ToolContext
 from conversations.models import Conversation
@@ -82,6 +83,33 @@ def test_calculate_does_arithmetic(expression, result):
 def test_calculate_refuses_anything_but_arithmetic(attack, reason):
     with pytest.raises(CalculationError, match=reason):
         calculate(attack)
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("round(1, -10**7)", "round: at most 100 digits"),
+        ("round(1.5, 10**9)", "round: at most 100 digits"),
+        ("factorial(10**5)", "factorial: at most 500"),
+        ("pow(7, 10**6)", "The exponent is too large"),
+        ("(2**1000) ** 999", "The result is too large"),
+        ("sqrt(10**400)", "The result is too large"),
+        ("1e308 * 10", "The result is too large"),
+    ],
+)
+def test_calculator_bounds_every_slow_operation_case_1(expression, reason):
+    started = time.monotonic()
+    with pytest.raises(CalculationError, match=reason):
+        calculate(expression)
+    assert time.monotonic() - started < 2
+
+
+def test_calculator_hard_time_limit_kills_the_worker_and_keeps_serving_case_1():
+    started = time.monotonic()
+    with pytest.raises(CalculationError, match="took too long"):
+        calculator.run_limited(time.sleep, 30, limit=0.5)
+    assert time.monotonic() - started < 5
+    assert calculate("6*7") == 42
 
 
 def test_calculate_tool_reports_refusals_as_readable_errors(user):
