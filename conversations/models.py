@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from agents.structured import Category
 
+TITLE_MAX_CHARS = 200
+
 
 class ConversationQuerySet(models.QuerySet):
     def for_user(self, user) -> ConversationQuerySet:
@@ -32,7 +34,7 @@ class Conversation(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
     )
-    title = models.CharField(max_length=200, default=DEFAULT_TITLE)
+    title = models.CharField(max_length=TITLE_MAX_CHARS, default=DEFAULT_TITLE)
     model = models.CharField(max_length=100)
     system_prompt = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)

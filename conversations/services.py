@@ -14,8 +14,9 @@ from django.http import Http404
 from django.utils import timezone
 
 from chatsite import db
+from chatsite.text_limits import check_length
 from conversations import live, summaries
-from conversations.models import Conversation, Message, ToolConfirmation
+from conversations.models import TITLE_MAX_CHARS, Conversation, Message, ToolConfirmation
 
 TITLE_LENGTH = 60
 
@@ -38,14 +39,23 @@ def create_conversation(
     return Conversation.objects.create(
         owner=user,
         model=model,
-        system_prompt=system_prompt.strip() or settings.CHAT_DEFAULT_SYSTEM_PROMPT,
-        title=title.strip()[:200] or Conversation.DEFAULT_TITLE,
+        system_prompt=_checked_prompt(system_prompt) or settings.CHAT_DEFAULT_SYSTEM_PROMPT,
+        title=_checked_title(title) or Conversation.DEFAULT_TITLE,
     )
+
+
+def _checked_prompt(prompt: str) -> str:
+    limit = settings.CHAT_MAX_SYSTEM_PROMPT_CHARS
+    return check_length(prompt.strip(), what="The system prompt", limit=limit)
+
+
+def _checked_title(title: str) -> str:
+    return check_length(" ".join(title.split()), what="The title", limit=TITLE_MAX_CHARS)
 
 
 def rename_conversation(user, conversation_id: int, title: str) -> Conversation:
     conversation = get_conversation_for_user(user, conversation_id)
-    title = " ".join(title.split())[:200]
+    title = _checked_title(title)
     if not title:
         raise ValidationError("A title cannot be empty.")
     conversation.title = title

@@ -93,7 +93,7 @@ def rename(request: HttpRequest, conversation_id: int) -> HttpResponse:
     form = RenameForm(request.POST)
     try:
         if not form.is_valid():
-            raise ValidationError("A title cannot be empty.")
+            raise ValidationError(form.errors["title"][0])
         conversation = services.rename_conversation(
             request.user, conversation.pk, form.cleaned_data["title"]
         )
