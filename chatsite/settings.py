@@ -198,6 +198,9 @@ LLM_FALLBACK_MODELS = env.list("LLM_FALLBACK_MODELS", default=[])
 LLM_RETRY_AFTER_MAX = env.float("LLM_RETRY_AFTER_MAX", default=20.0)
 # Spend: a monthly budget per user in USD (per-user overrides in the admin).
 LLM_MONTHLY_BUDGET_USD = Decimal(env.str("LLM_MONTHLY_BUDGET_USD", default="10.00"))
+# A call reserves its prompt plus this many answer tokens against the budget until its
+# real cost is recorded, so calls at once cannot overspend it.
+LLM_RESERVE_COMPLETION_TOKENS = env.int("LLM_RESERVE_COMPLETION_TOKENS", default=1000)
 # Per-user requests per minute; the account's upstream limits (0 = no limit) and how
 # long a call may wait in the queue for them before it fails.
 LLM_USER_RPM = env.int("LLM_USER_RPM", default=40)
@@ -220,6 +223,8 @@ CHAT_FRAME_MAX_WAIT = env.float("CHAT_FRAME_MAX_WAIT", default=0.15)
 CHAT_CHECKPOINT_INTERVAL = env.float("CHAT_CHECKPOINT_INTERVAL", default=1.5)
 CHAT_STALE_AFTER = env.float("CHAT_STALE_AFTER", default=10.0)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=20000)
+# A system prompt goes with every call of its conversation: keep it well under a window.
+CHAT_MAX_SYSTEM_PROMPT_CHARS = env.int("CHAT_MAX_SYSTEM_PROMPT_CHARS", default=8000)
 CHAT_DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
 # Agent tools. Sensitive tools never run without the owner's confirmation; the model

@@ -1,6 +1,7 @@
 """The gateway's production layers against the wire fake: usage rows and exact costs,
 budgets and rate limits, the response cache, the fallback chain."""
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -297,3 +298,46 @@ async def test_each_call_counts_in_its_users_day(fake_upstream, user):
     day = await UsageDay.objects.aget(user=user)
     assert (day.requests, day.errors, day.tokens) == (2, 1, 1000)
     assert day.cost == Decimal("0.00015")
+
+
+async def test_input_limits_case_2_limiter_never_admits_a_call_larger_than_its_window(
+    fake_upstream, settings
+):
+    settings.LLM_GLOBAL_TPM = 1000
+    settings.LLM_GLOBAL_WAIT_MAX = 0
+    huge = [{"role": "user", "content": "x" * 40_000}]  # about 10,000 tokens
+    with pytest.raises(Blocked, match="limit is 1,000 tokens"):
+        await stream(messages=huge)
+    assert fake_upstream.requests == []
+    events = await stream()  # the window is untouched: a small call still goes
+    assert any(isinstance(e, TextDelta) for e in events)
+
+
+async def test_input_limits_case_2_failed_call_gives_back_the_tokens_it_did_not_use(
+    fake_upstream, settings
+):
+    settings.LLM_GLOBAL_TPM = 1000
+    settings.LLM_GLOBAL_WAIT_MAX = 0
+    settings.LLM_FALLBACK_MODELS = []
+    big = [{"role": "user", "content": "x" * 3000}]  # about 750 tokens
+    fake_upstream.add(Reply(status=400))
+    with pytest.raises(GatewayError):
+        await stream(messages=big)
+    events = await stream(messages=big)  # admitted again: the failed call used nothing
+    assert any(isinstance(e, TextDelta) for e in events)
+
+
+async def test_budgets_hold_under_concurrency_case_4(fake_upstream, user):
+    await UserBudget.objects.acreate(user=user, monthly_usd=Decimal("0.01"))
+    # 1,000 prompt + 300 completion tokens of gpt-4o: $0.0055 a call.
+    usage = {"prompt_tokens": 1000, "completion_tokens": 300, "total_tokens": 1300}
+    fake_upstream.default = Reply(first_token_delay=0.3, usage=usage)
+    context = CallContext(user_id=user.pk)
+    outcomes = await asyncio.gather(
+        *(stream(context, model="gpt-4o") for _ in range(20)), return_exceptions=True
+    )
+    served = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert served and all(isinstance(o, Blocked) for o in outcomes if o not in served)
+    spent = sum([r.cost async for r in UsageRecord.objects.filter(outcome="ok")], Decimal(0))
+    assert spent <= Decimal("0.01") + Decimal("0.0055")  # over by one call at most
+    assert len(fake_upstream.requests) == len(served)
