@@ -84,7 +84,7 @@ async def record(call: Call) -> UsageRecord | None:
             served = call.model_served or call.model_requested
             await call.priced(call.estimated_usage(), served)
         # The row and its day in one trip to the database thread.
-        row = await db.run(UsageRecord.objects.create, **_fields(call))
+        row = await db.run(UsageRecord.objects.record, **_fields(call))
     except Exception:
         logger.exception("Could not record usage for a %s call", call.context.purpose)
         row = None

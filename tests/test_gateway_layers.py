@@ -2,6 +2,7 @@
 budgets and rate limits, the response cache, the fallback chain."""
 
 import asyncio
+import threading
 from decimal import Decimal
 
 import pytest
@@ -341,3 +342,28 @@ async def test_budgets_hold_under_concurrency_case_4(fake_upstream, user):
     spent = sum([r.cost async for r in UsageRecord.objects.filter(outcome="ok")], Decimal(0))
     assert spent <= Decimal("0.01") + Decimal("0.0055")  # over by one call at most
     assert len(fake_upstream.requests) == len(served)
+
+
+async def test_usage_rows_survive_deleting_the_conversation_mid_reply_case_5(fake_upstream, user):
+    from conversations.models import Conversation
+
+    conversation = await Conversation.objects.acreate(owner=user, model="gpt-4o", title="Gone")
+    reply = await conversation.messages.acreate(role="assistant", status="streaming")
+    kept_id = conversation.pk
+    context = CallContext(user_id=user.pk, conversation_id=kept_id, message_id=reply.pk)
+    answering = threading.Event()
+    fake_upstream.add(Reply(wait_for=answering))
+    in_flight = asyncio.create_task(stream(context))
+    while not fake_upstream.requests:
+        await asyncio.sleep(0.01)
+    await conversation.adelete()
+    answering.set()
+    await in_flight
+    await stream(context)  # a later round of the same reply
+
+    rows = await records()
+    assert len(rows) == len(fake_upstream.requests) == 2
+    assert {(r.conversation_ref, r.conversation_title, r.outcome) for r in rows} == {
+        (kept_id, "Gone", "ok")
+    }
+    assert all(r.user_id == user.pk and r.cost > 0 for r in rows)
