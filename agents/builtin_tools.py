@@ -148,11 +148,19 @@ def describe(user, name: str, arguments: dict[str, Any], *, conversation_id: int
             f"Send an email to {arguments.get('to')} with the subject “{arguments.get('subject')}”."
         )
     if name == "make_payment":
-        return (
-            f"Pay {arguments.get('amount')} {arguments.get('currency')} "
-            f"to {arguments.get('recipient')} (memo: “{arguments.get('memo')}”)."
-        )
+        return _payment_summary(arguments)
     return f"Run the tool {name}."
+
+
+def _payment_summary(arguments: dict[str, Any]) -> str:
+    """The payment exactly as it would be made (the same normalising as the payment)."""
+    from payments.services import normalise
+
+    fields = ("recipient", "amount", "currency", "memo")
+    try:
+        return str(normalise(**{field: arguments.get(field, "") for field in fields}))
+    except ValidationError as exc:
+        return f"This payment cannot be made: {' '.join(exc.messages)}"
 
 
 def _title_of(user, conversation_id: Any) -> str:

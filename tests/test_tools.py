@@ -9,6 +9,7 @@ from django.core import mail
 
 from accounts.models import Profile
 from agents import calculator, tools
+from agents.builtin_tools import describe
 from agents.calculator import CalculationError, calculate
 from agents.tools import ToolContext
 from conversations.models import Conversation
@@ -211,3 +212,28 @@ def test_delete_conversation_only_deletes_the_users_own(user, other_user):
         "Deleted the conversation"
     )
     assert list(Conversation.objects.all()) == [theirs]
+
+
+@pytest.mark.parametrize("amount", ['"0.01e5"', '"1E3"', '"Infinity"', '"1_000"', '"1,000"'])
+def test_payment_card_shows_what_is_paid_case_6_exponents_are_refused(user, amount):
+    arguments = json.loads(
+        f'{{"recipient": "Alice", "amount": {amount}, "currency": "EUR", "memo": ""}}'
+    )
+    summary = describe(user, "make_payment", arguments)
+    assert summary.startswith("This payment cannot be made: ")
+    assert "Pay " not in summary
+    assert run("make_payment", user, json.dumps(arguments)).startswith("Error: ")
+    assert not Payment.objects.exists()
+
+
+def test_payment_card_shows_what_is_paid_case_6_normalised_values(user):
+    arguments = {"recipient": "  Bob   Smith ", "amount": "12.5", "currency": "eur", "memo": "x"}
+    summary = describe(user, "make_payment", arguments)
+    run("make_payment", user, json.dumps(arguments))
+    payment = Payment.objects.get()
+    assert summary == "Pay 12.50 EUR to Bob Smith (memo: “x”)."
+    assert (payment.amount, payment.currency, payment.recipient) == (
+        Decimal("12.50"),
+        "EUR",
+        "Bob Smith",
+    )
