@@ -13,6 +13,8 @@ from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from chatsite.fields import ClippedCharField
+
 PER_MILLION = Decimal(1_000_000)
 # How long a deleted conversation's title is kept for calls that were still running.
 DELETED_TITLE_TTL = 60 * 60
@@ -129,7 +131,7 @@ class UsageRecord(models.Model):
     )
     # The conversation's id and title as the call was recorded: kept when it is deleted.
     conversation_ref = models.PositiveBigIntegerField(null=True, blank=True)
-    conversation_title = models.CharField(max_length=200, blank=True)
+    conversation_title = ClippedCharField(max_length=200, blank=True)
     message = models.ForeignKey(
         "conversations.Message",
         on_delete=models.SET_NULL,
@@ -138,8 +140,8 @@ class UsageRecord(models.Model):
         related_name="usage_records",
     )
     purpose = models.CharField(max_length=20, default="chat")
-    model_requested = models.CharField(max_length=100)
-    model_served = models.CharField(max_length=100, blank=True)
+    model_requested = ClippedCharField(max_length=100)
+    model_served = ClippedCharField(max_length=100, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     cached_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
@@ -152,7 +154,7 @@ class UsageRecord(models.Model):
     cache_hit = models.BooleanField(default=False)
     estimated = models.BooleanField(default=False, help_text="Tokens estimated, not reported.")
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OK)
-    error = models.CharField(max_length=300, blank=True)
+    error = ClippedCharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = UsageRecordQuerySet.as_manager()

@@ -367,3 +367,25 @@ async def test_usage_rows_survive_deleting_the_conversation_mid_reply_case_5(fak
         (kept_id, "Gone", "ok")
     }
     assert all(r.user_id == user.pk and r.cost > 0 for r in rows)
+
+
+async def test_upstream_values_are_trimmed_to_their_columns_case_10(fake_upstream, user):
+    from conversations.models import Conversation, Message
+
+    long_name = "gpt-4o-mini-" + "x" * 150
+    fake_upstream.add(Reply(model=long_name))
+    await stream(CallContext(user_id=user.pk))
+    served = (await records())[0].model_served
+    assert len(served) == 100 and served.endswith("…") and served.startswith("gpt-4o-mini-x")
+
+    conversation = await Conversation.objects.acreate(owner=user, model="gpt-4o")
+    reply = await conversation.messages.acreate(role="assistant")
+    await Message.objects.filter(pk=reply.pk).aupdate(model=long_name, error="e" * 900)
+    conversation.classification_error = "The model refused: " + "r" * 600
+    await conversation.asave(update_fields=["classification_error"])
+
+    await reply.arefresh_from_db()
+    await conversation.arefresh_from_db()
+    assert (len(reply.model), len(reply.error)) == (100, 500)
+    assert reply.error.endswith("…") and conversation.classification_error.endswith("…")
+    assert len(conversation.classification_error) == 500
