@@ -225,6 +225,9 @@ CHAT_STALE_AFTER = env.float("CHAT_STALE_AFTER", default=10.0)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=20000)
 # A system prompt goes with every call of its conversation: keep it well under a window.
 CHAT_MAX_SYSTEM_PROMPT_CHARS = env.int("CHAT_MAX_SYSTEM_PROMPT_CHARS", default=8000)
+# Writes per user and minute, counted in the shared cache (0 turns a limit off).
+CHAT_MESSAGES_PER_MINUTE = env.int("CHAT_MESSAGES_PER_MINUTE", default=20)
+CHAT_CONVERSATIONS_PER_MINUTE = env.int("CHAT_CONVERSATIONS_PER_MINUTE", default=10)
 CHAT_DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
 # Agent tools. Sensitive tools never run without the owner's confirmation; the model

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from chatsite import db
 from chatsite.text_limits import check_length
-from conversations import live, summaries
+from conversations import limits, live, summaries
 from conversations.models import TITLE_MAX_CHARS, Conversation, Message, ToolConfirmation
 
 TITLE_LENGTH = 60
@@ -33,6 +33,7 @@ def create_conversation(
     user, *, system_prompt: str = "", model: str = "", title: str = ""
 ) -> Conversation:
     """Start an empty conversation; the model must be one of the models offered."""
+    limits.check_conversation_rate(user.pk)
     model = model or settings.LLM_MODEL
     if model not in settings.LLM_MODELS:
         raise ValidationError(f"Unknown model: {model}.")
@@ -131,6 +132,7 @@ def record_locked_turn(conversation: Conversation, text: str) -> tuple[Turn, lis
     """`record_turn` for a conversation `lock_conversation` returned."""
     if conversation.replying:
         raise ValidationError("Wait for the current reply to finish, or stop it.")
+    limits.check_message_rate(conversation.owner_id)
     # One INSERT for both rows, in this order.
     user_message, reply = Message.objects.bulk_create(
         [

@@ -61,11 +61,14 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_POST
 def create(request: HttpRequest) -> HttpResponse:
     form = ConversationForm(request.POST)
-    if not form.is_valid():
-        context = _sidebar(request) | {"new_form": form}
-        return render(request, "conversations/index.html", context, status=400)
-    conversation = services.create_conversation(request.user, **form.cleaned_data)
-    return _redirect(request, conversation.get_absolute_url())
+    try:
+        if form.is_valid():
+            conversation = services.create_conversation(request.user, **form.cleaned_data)
+            return _redirect(request, conversation.get_absolute_url())
+    except ValidationError as exc:
+        form.add_error(None, exc)
+    context = _sidebar(request) | {"new_form": form}
+    return render(request, "conversations/index.html", context, status=400)
 
 
 @login_required

@@ -2,8 +2,11 @@
 and of guessed passwords."""
 
 import pytest
+from django.urls import reverse
 
-from tests.conftest import open_socket
+from conversations.models import Conversation, Message
+from conversations.services import create_conversation
+from tests.conftest import open_socket, receive_until
 
 
 @pytest.mark.django_db(transaction=True)
@@ -24,3 +27,29 @@ async def test_websocket_origin_must_match_scheme_host_and_port_case_11(
     socket, connected = await open_socket(user, conversation.pk, origin=origin)
     await socket.disconnect()
     assert connected is allowed
+
+
+@pytest.mark.django_db
+def test_write_rate_limits_case_13_new_conversations(logged_in, user, other_user, settings):
+    settings.CHAT_CONVERSATIONS_PER_MINUTE = 3
+    url = reverse("conversations:create")
+    statuses = [logged_in.post(url).status_code for _ in range(4)]
+    refused = logged_in.post(url)
+    assert statuses[:3] == [302, 302, 302] and refused.status_code == 400
+    assert "Too many new conversations (the limit is 3 a minute)" in refused.content.decode()
+    assert Conversation.objects.filter(owner=user).count() == 3
+    create_conversation(other_user)  # others are not held back
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_write_rate_limits_case_13_messages(fake_upstream, user, conversation, settings):
+    settings.CHAT_MESSAGES_PER_MINUTE = 2
+    socket, _ = await open_socket(user, conversation.pk)
+    for text in ("one", "two"):
+        await socket.send_json_to({"message": text})
+        await receive_until(socket, "message--assistant message--complete")
+    await socket.send_json_to({"message": "three"})
+    frames = await receive_until(socket, "the limit is 2 a minute")
+    await socket.disconnect()
+    assert "Too many messages" in frames[-1]
+    assert await Message.objects.filter(conversation=conversation).acount() == 4
