@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "accounts.middleware.UserTimeZoneMiddleware",
+    "django_ratelimit.middleware.RatelimitMiddleware",
 ]
 
 ROOT_URLCONF = "chatsite.urls"
@@ -228,6 +229,17 @@ CHAT_MAX_SYSTEM_PROMPT_CHARS = env.int("CHAT_MAX_SYSTEM_PROMPT_CHARS", default=8
 # Writes per user and minute, counted in the shared cache (0 turns a limit off).
 CHAT_MESSAGES_PER_MINUTE = env.int("CHAT_MESSAGES_PER_MINUTE", default=20)
 CHAT_CONVERSATIONS_PER_MINUTE = env.int("CHAT_CONVERSATIONS_PER_MINUTE", default=10)
+
+# Throttles (django-ratelimit, "count/period" such as "5/5m"; empty turns one off):
+# login attempts per account name and per client address, password-reset mail per
+# address asked for and per client address. Behind a proxy, RATELIMIT_IP_META_KEY
+# names the header that holds the client's address.
+LOGIN_RATE = env.str("LOGIN_RATE", default="5/5m")
+LOGIN_RATE_PER_IP = env.str("LOGIN_RATE_PER_IP", default="30/5m")
+PASSWORD_RESET_RATE = env.str("PASSWORD_RESET_RATE", default="3/h")
+PASSWORD_RESET_RATE_PER_IP = env.str("PASSWORD_RESET_RATE_PER_IP", default="10/h")
+RATELIMIT_VIEW = "accounts.throttling.throttled"
+RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default=None)
 CHAT_DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
 # Agent tools. Sensitive tools never run without the owner's confirmation; the model

@@ -53,3 +53,28 @@ async def test_write_rate_limits_case_13_messages(fake_upstream, user, conversat
     await socket.disconnect()
     assert "Too many messages" in frames[-1]
     assert await Message.objects.filter(conversation=conversation).acount() == 4
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/accounts/login/", "/admin/login/"])
+def test_login_is_throttled_case_14(client, make_user, settings, url):
+    settings.LOGIN_RATE = "5/5m"
+    make_user("alice", is_staff=True)
+    for attempt in range(20):
+        client.post(url, {"username": "alice", "password": f"guess-{attempt}"})
+    response = client.post(url, {"username": "alice", "password": "pw-for-tests"})
+    assert response.status_code == 429
+    assert "Too many attempts" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_password_reset_mail_is_throttled_case_14(client, make_user, settings, mailoutbox):
+    settings.PASSWORD_RESET_RATE = "3/h"
+    make_user("alice", email="alice@example.com")
+    statuses = [
+        client.post("/accounts/password_reset/", {"email": "alice@example.com"}).status_code
+        for _ in range(20)
+    ]
+    assert len(mailoutbox) == 3
+    assert statuses[:3] == [302, 302, 302] and set(statuses[3:]) == {429}
