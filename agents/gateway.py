@@ -245,17 +245,25 @@ async def _stream_once(
     the server-sent events are read here as plain JSON, which costs a fraction of the
     SDK's typed chunk objects on every token."""
     extra = {"tools": tools} if tools else {}
+    limit = settings.LLM_FIRST_TOKEN_TIMEOUT
     try:
-        async with get_client().chat.completions.with_streaming_response.create(
-            model=model,
-            messages=messages,
-            stream=True,
-            stream_options={"include_usage": True},
-            **extra,
-        ) as response:
-            call.accepted = True
-            async for event in _events_from_stream(_sse_payloads(response), messages, model):
-                yield event
+        # The first event is due within `limit`, SDK retries included; after it only
+        # the read timeout (LLM_TIMEOUT) applies.
+        async with asyncio.timeout(limit or None) as first_event:
+            async with get_client().chat.completions.with_streaming_response.create(
+                model=model,
+                messages=messages,
+                stream=True,
+                stream_options={"include_usage": True},
+                **extra,
+            ) as response:
+                call.accepted = True
+                async for event in _events_from_stream(_sse_payloads(response), messages, model):
+                    first_event.reschedule(None)
+                    yield event
+    except TimeoutError as exc:
+        message = f"The model did not start answering within {limit:g} s."
+        raise GatewayError(message, retryable=True) from exc
     except openai.APITimeoutError as exc:
         if call.accepted:
             raise GatewayError("The model stopped sending mid-reply.", retryable=True) from exc

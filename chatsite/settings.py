@@ -188,7 +188,11 @@ LLM_MODEL = env.str("LLM_MODEL", default="demo" if LLM_DEMO else "gpt-4o-mini")
 LLM_MODELS = env.list("LLM_MODELS", default=[LLM_MODEL])
 if LLM_MODEL not in LLM_MODELS:
     LLM_MODELS = [LLM_MODEL, *LLM_MODELS]
+# LLM_TIMEOUT: seconds to wait for each read; LLM_FIRST_TOKEN_TIMEOUT: seconds from
+# sending a streamed request to its first event, retries included (a hung server is
+# reported then, not after every retry's read timeout).
 LLM_TIMEOUT = env.float("LLM_TIMEOUT", default=30.0)
+LLM_FIRST_TOKEN_TIMEOUT = env.float("LLM_FIRST_TOKEN_TIMEOUT", default=30.0)
 LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=2)
 # Seconds each demo token takes, so the offline stream is visibly a stream.
 LLM_DEMO_TOKEN_DELAY = env.float("LLM_DEMO_TOKEN_DELAY", default=0.02)

@@ -389,3 +389,19 @@ async def test_upstream_values_are_trimmed_to_their_columns_case_10(fake_upstrea
     assert (len(reply.model), len(reply.error)) == (100, 500)
     assert reply.error.endswith("…") and conversation.classification_error.endswith("…")
     assert len(conversation.classification_error) == 500
+
+
+async def test_first_token_timeout_is_apart_from_the_read_timeout_case_15(fake_upstream, settings):
+    settings.LLM_TIMEOUT = 5  # between chunks
+    settings.LLM_FIRST_TOKEN_TIMEOUT = 0.5  # to the first chunk, SDK retries included
+    settings.LLM_MAX_RETRIES = 2
+    fake_upstream.default = Reply(first_token_delay=2.0)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(GatewayError, match=r"did not start answering within 0\.5 s"):
+        await stream()
+    assert asyncio.get_running_loop().time() - started < 1.5
+
+    # Once the answer has started, only the read timeout applies.
+    fake_upstream.default = Reply(stall_after=1, stall_seconds=1.0)
+    events = await stream()
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == Reply().text
