@@ -5,6 +5,7 @@ from django.conf import settings
 
 from accounts.models import Profile
 from agents.gateway import model_label
+from chatsite.text_limits import check_length
 
 
 class ProfileForm(forms.ModelForm):
@@ -33,3 +34,8 @@ class ProfileForm(forms.ModelForm):
         self.fields["default_system_prompt"].widget.attrs["placeholder"] = (
             settings.CHAT_DEFAULT_SYSTEM_PROMPT
         )
+
+    def clean_default_system_prompt(self) -> str:
+        prompt = self.cleaned_data["default_system_prompt"]
+        limit = settings.CHAT_MAX_SYSTEM_PROMPT_CHARS
+        return check_length(prompt, what="The default system prompt", limit=limit)

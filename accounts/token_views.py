@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import tokens
+from chatsite.text_limits import check_length
 
 
 @login_required
@@ -17,12 +19,23 @@ def token_list(request: HttpRequest) -> HttpResponse:
     """List the user's tokens; a POST creates one and shows its raw value this once."""
     created = None
     if request.method == "POST":
-        _, created = tokens.issue_token(request.user, request.POST.get("name", ""))
+        created = _issue(request)
     context = {
         "tokens": request.user.api_tokens.active(),
         "created": created,
     }
     return render(request, "accounts/tokens.html", context, status=201 if created else 200)
+
+
+def _issue(request: HttpRequest) -> str | None:
+    """A new token's raw value, or None with the reason shown when its name is too long."""
+    name = " ".join(request.POST.get("name", "").split())
+    try:
+        check_length(name, what="The token name", limit=tokens.NAME_LENGTH)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return None
+    return tokens.issue_token(request.user, name)[1]
 
 
 @login_required

@@ -14,6 +14,7 @@ from django.urls import path
 
 from agents import reports
 from agents.models import ApiToken, ModelPrice, UsageRecord, UserBudget
+from chatsite.csv_cells import safe_row
 
 SUMMARY_COLUMNS = [
     "user_id",
@@ -185,7 +186,7 @@ class _Echo:
 
 def _csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
-    lines = (writer.writerow(row) for row in _prepend(header, rows))
+    lines = (writer.writerow(safe_row(row)) for row in _prepend(header, rows))
     response = StreamingHttpResponse(lines, content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

@@ -123,7 +123,7 @@ async def stream_chat(
             async for event in _replay(cached, call):
                 yield event
             return
-        async for event in limits.wait_for_capacity(tokens, wait):
+        async for event in limits.wait_for_capacity(tokens, wait, call.hold):
             yield event
         answer = _Answer()
         async for event in _stream_with_fallback(messages, tools, call):
@@ -157,7 +157,7 @@ async def complete(
         cached, wait = await db.run(_before_call, call, key, tokens)
         if cached is not None:
             return await _completion_from_cache(cached, call)
-        async for _waiting in limits.wait_for_capacity(tokens, wait):
+        async for _waiting in limits.wait_for_capacity(tokens, wait, call.hold):
             pass
         result = await _complete_with_fallback(messages, tools, call)
         if key is not None:
@@ -184,11 +184,11 @@ def _before_call(call: Call, key: str | None, tokens: int) -> tuple[dict | None,
     """The layers before the upstream, in one trip to a database thread: budget and
     per-user rate (raising `Blocked`), then the response cache, then the upstream's
     capacity. Returns a cached answer, or the seconds to wait for capacity (0: go)."""
-    limits.check(call.context.user_id)
+    call.hold = limits.check(call.context.user_id, model=call.model_requested, tokens=tokens)
     cached = cache.get(key)
     if cached is not None:
         return cached, 0.0
-    return None, limits.admit(tokens)
+    return None, limits.admit(tokens, call.hold)
 
 
 def _failed(call: Call, exc: GatewayError) -> None:
@@ -245,17 +245,25 @@ async def _stream_once(
     the server-sent events are read here as plain JSON, which costs a fraction of the
     SDK's typed chunk objects on every token."""
     extra = {"tools": tools} if tools else {}
+    limit = settings.LLM_FIRST_TOKEN_TIMEOUT
     try:
-        async with get_client().chat.completions.with_streaming_response.create(
-            model=model,
-            messages=messages,
-            stream=True,
-            stream_options={"include_usage": True},
-            **extra,
-        ) as response:
-            call.accepted = True
-            async for event in _events_from_stream(_sse_payloads(response), messages, model):
-                yield event
+        # The first event is due within `limit`, SDK retries included; after it only
+        # the read timeout (LLM_TIMEOUT) applies.
+        async with asyncio.timeout(limit or None) as first_event:
+            async with get_client().chat.completions.with_streaming_response.create(
+                model=model,
+                messages=messages,
+                stream=True,
+                stream_options={"include_usage": True},
+                **extra,
+            ) as response:
+                call.accepted = True
+                async for event in _events_from_stream(_sse_payloads(response), messages, model):
+                    first_event.reschedule(None)
+                    yield event
+    except TimeoutError as exc:
+        message = f"The model did not start answering within {limit:g} s."
+        raise GatewayError(message, retryable=True) from exc
     except openai.APITimeoutError as exc:
         if call.accepted:
             raise GatewayError("The model stopped sending mid-reply.", retryable=True) from exc

@@ -5,13 +5,19 @@ from __future__ import annotations
 import hashlib
 import secrets
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from chatsite.fields import ClippedCharField
+
 PER_MILLION = Decimal(1_000_000)
+# How long a deleted conversation's title is kept for calls that were still running.
+DELETED_TITLE_TTL = 60 * 60
 
 
 class ModelPrice(models.Model):
@@ -64,6 +70,35 @@ class UsageRecordQuerySet(models.QuerySet):
             unpriced=models.Count("id", filter=models.Q(cost__isnull=True)),
         )
 
+    def record(self, **fields: Any) -> UsageRecord:
+        """Write one call's row. The conversation's id and title are kept in the row, so
+        a conversation deleted while its call was in flight leaves the row intact,
+        without its links."""
+        conversation_id = fields.get("conversation_id")
+        title = _conversation_title(conversation_id) if conversation_id else None
+        fields |= {"conversation_ref": conversation_id, "conversation_title": title or ""}
+        if conversation_id and title is None:
+            fields |= {"conversation_id": None, "message_id": None}
+        try:
+            with transaction.atomic():
+                return self.create(**fields)
+        except IntegrityError:  # deleted between the look-up and the write
+            return self.create(**fields | {"conversation_id": None, "message_id": None})
+
+
+def remember_deleted_conversation(conversation_id: int, title: str) -> None:
+    """Keep a deleted conversation's title for the usage rows of calls still in flight."""
+    cache.set(f"usage:deleted-conversation:{conversation_id}", title, DELETED_TITLE_TTL)
+
+
+def _conversation_title(conversation_id: int) -> str | None:
+    """The conversation's title; for one deleted lately, the title it had; else None."""
+    conversations = UsageRecord._meta.get_field("conversation").related_model
+    title = conversations.objects.filter(pk=conversation_id).values_list("title").first()
+    if title is not None:
+        return title[0]
+    return cache.get(f"usage:deleted-conversation:{conversation_id}")
+
 
 class UsageRecord(models.Model):
     """One model call: who, why, which model, tokens, cost, how it ended."""
@@ -91,6 +126,9 @@ class UsageRecord(models.Model):
         blank=True,
         related_name="usage_records",
     )
+    # The conversation's id and title as the call was recorded: kept when it is deleted.
+    conversation_ref = models.PositiveBigIntegerField(null=True, blank=True)
+    conversation_title = ClippedCharField(max_length=200, blank=True)
     message = models.ForeignKey(
         "conversations.Message",
         on_delete=models.SET_NULL,
@@ -99,8 +137,8 @@ class UsageRecord(models.Model):
         related_name="usage_records",
     )
     purpose = models.CharField(max_length=20, default="chat")
-    model_requested = models.CharField(max_length=100)
-    model_served = models.CharField(max_length=100, blank=True)
+    model_requested = ClippedCharField(max_length=100)
+    model_served = ClippedCharField(max_length=100, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     cached_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
@@ -113,7 +151,7 @@ class UsageRecord(models.Model):
     cache_hit = models.BooleanField(default=False)
     estimated = models.BooleanField(default=False, help_text="Tokens estimated, not reported.")
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OK)
-    error = models.CharField(max_length=300, blank=True)
+    error = ClippedCharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = UsageRecordQuerySet.as_manager()

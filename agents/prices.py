@@ -37,6 +37,11 @@ def _price_for(model: str, requested: str) -> ModelPrice | None:
     return None
 
 
+def price_today(model: str) -> ModelPrice | None:
+    """`price_for` for code already on a database thread."""
+    return _price_for(model, "")
+
+
 async def cost_of(usage: Usage, model: str, requested: str = "") -> Decimal | None:
     """USD for `usage` on `model`; 0 for the offline demo model; None when unpriced."""
     if settings.LLM_DEMO:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from agents import prices
+from agents import limits, prices
 from agents.events import CallContext, Usage
 from agents.models import UsageRecord
 from chatsite import db
@@ -46,6 +46,8 @@ class Call:
     cost_saved: Decimal | None = None
     text: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    # What the call took from budgets and upstream capacity, given back once recorded.
+    hold: limits.Hold | None = None
 
     @property
     def reached_user(self) -> bool:
@@ -82,10 +84,12 @@ async def record(call: Call) -> UsageRecord | None:
             served = call.model_served or call.model_requested
             await call.priced(call.estimated_usage(), served)
         # The row and its day in one trip to the database thread.
-        return await db.run(UsageRecord.objects.create, **_fields(call))
+        row = await db.run(UsageRecord.objects.record, **_fields(call))
     except Exception:
         logger.exception("Could not record usage for a %s call", call.context.purpose)
-        return None
+        row = None
+    await db.run(limits.release_after, call.hold, row, call.accepted)
+    return row
 
 
 def _fields(call: Call) -> dict[str, Any]:

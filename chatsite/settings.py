@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "accounts.middleware.UserTimeZoneMiddleware",
+    "django_ratelimit.middleware.RatelimitMiddleware",
 ]
 
 ROOT_URLCONF = "chatsite.urls"
@@ -187,7 +188,11 @@ LLM_MODEL = env.str("LLM_MODEL", default="demo" if LLM_DEMO else "gpt-4o-mini")
 LLM_MODELS = env.list("LLM_MODELS", default=[LLM_MODEL])
 if LLM_MODEL not in LLM_MODELS:
     LLM_MODELS = [LLM_MODEL, *LLM_MODELS]
+# LLM_TIMEOUT: seconds to wait for each read; LLM_FIRST_TOKEN_TIMEOUT: seconds from
+# sending a streamed request to its first event, retries included (a hung server is
+# reported then, not after every retry's read timeout).
 LLM_TIMEOUT = env.float("LLM_TIMEOUT", default=30.0)
+LLM_FIRST_TOKEN_TIMEOUT = env.float("LLM_FIRST_TOKEN_TIMEOUT", default=30.0)
 LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=2)
 # Seconds each demo token takes, so the offline stream is visibly a stream.
 LLM_DEMO_TOKEN_DELAY = env.float("LLM_DEMO_TOKEN_DELAY", default=0.02)
@@ -198,6 +203,9 @@ LLM_FALLBACK_MODELS = env.list("LLM_FALLBACK_MODELS", default=[])
 LLM_RETRY_AFTER_MAX = env.float("LLM_RETRY_AFTER_MAX", default=20.0)
 # Spend: a monthly budget per user in USD (per-user overrides in the admin).
 LLM_MONTHLY_BUDGET_USD = Decimal(env.str("LLM_MONTHLY_BUDGET_USD", default="10.00"))
+# A call reserves its prompt plus this many answer tokens against the budget until its
+# real cost is recorded, so calls at once cannot overspend it.
+LLM_RESERVE_COMPLETION_TOKENS = env.int("LLM_RESERVE_COMPLETION_TOKENS", default=1000)
 # Per-user requests per minute; the account's upstream limits (0 = no limit) and how
 # long a call may wait in the queue for them before it fails.
 LLM_USER_RPM = env.int("LLM_USER_RPM", default=40)
@@ -222,6 +230,22 @@ CHAT_STALE_AFTER = env.float("CHAT_STALE_AFTER", default=10.0)
 # Each process sweeps for replies whose process died (every CHAT_STALE_AFTER / 2 s).
 CHAT_SWEEPER = env.bool("CHAT_SWEEPER", default=True)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=20000)
+# A system prompt goes with every call of its conversation: keep it well under a window.
+CHAT_MAX_SYSTEM_PROMPT_CHARS = env.int("CHAT_MAX_SYSTEM_PROMPT_CHARS", default=8000)
+# Writes per user and minute, counted in the shared cache (0 turns a limit off).
+CHAT_MESSAGES_PER_MINUTE = env.int("CHAT_MESSAGES_PER_MINUTE", default=20)
+CHAT_CONVERSATIONS_PER_MINUTE = env.int("CHAT_CONVERSATIONS_PER_MINUTE", default=10)
+
+# Throttles (django-ratelimit, "count/period" such as "5/5m"; empty turns one off):
+# login attempts per account name and per client address, password-reset mail per
+# address asked for and per client address. Behind a proxy, RATELIMIT_IP_META_KEY
+# names the header that holds the client's address.
+LOGIN_RATE = env.str("LOGIN_RATE", default="5/5m")
+LOGIN_RATE_PER_IP = env.str("LOGIN_RATE_PER_IP", default="30/5m")
+PASSWORD_RESET_RATE = env.str("PASSWORD_RESET_RATE", default="3/h")
+PASSWORD_RESET_RATE_PER_IP = env.str("PASSWORD_RESET_RATE_PER_IP", default="10/h")
+RATELIMIT_VIEW = "accounts.throttling.throttled"
+RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default=None)
 CHAT_DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
 # Agent tools. Sensitive tools never run without the owner's confirmation; the model

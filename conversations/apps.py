@@ -6,3 +6,4 @@ class ConversationsConfig(AppConfig):
 
     def ready(self) -> None:
         import conversations.tools  # noqa: F401 - registers its tools
+        from conversations import signals  # noqa: F401  (connects the receivers)

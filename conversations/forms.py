@@ -2,6 +2,8 @@ from django import forms
 from django.conf import settings
 
 from agents.gateway import model_label
+from chatsite.text_limits import check_length
+from conversations.models import TITLE_MAX_CHARS
 
 
 class ConversationForm(forms.Form):
@@ -20,6 +22,16 @@ class ConversationForm(forms.Form):
             settings.CHAT_DEFAULT_SYSTEM_PROMPT
         )
 
+    def clean_system_prompt(self) -> str:
+        limit = settings.CHAT_MAX_SYSTEM_PROMPT_CHARS
+        return check_length(
+            self.cleaned_data["system_prompt"], what="The system prompt", limit=limit
+        )
+
 
 class RenameForm(forms.Form):
-    title = forms.CharField(max_length=200)
+    title = forms.CharField()
+
+    def clean_title(self) -> str:
+        title = " ".join(self.cleaned_data["title"].split())
+        return check_length(title, what="The title", limit=TITLE_MAX_CHARS)

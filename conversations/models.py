@@ -10,6 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agents.structured import Category
+from chatsite.fields import ClippedCharField
+
+TITLE_MAX_CHARS = 200
 
 
 class ConversationQuerySet(models.QuerySet):
@@ -32,7 +35,7 @@ class Conversation(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
     )
-    title = models.CharField(max_length=200, default=DEFAULT_TITLE)
+    title = models.CharField(max_length=TITLE_MAX_CHARS, default=DEFAULT_TITLE)
     model = models.CharField(max_length=100)
     system_prompt = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -45,7 +48,7 @@ class Conversation(models.Model):
     classification_state = models.CharField(
         max_length=20, choices=ClassificationState.choices, blank=True, default=""
     )
-    classification_error = models.CharField(max_length=500, blank=True)
+    classification_error = ClippedCharField(max_length=500, blank=True)
     classified_at = models.DateTimeField(null=True, blank=True)
 
     objects = ConversationQuerySet.as_manager()
@@ -111,8 +114,8 @@ class Message(models.Model):
     role = models.CharField(max_length=20, choices=Role.choices)
     content = models.TextField(blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.COMPLETE)
-    error = models.CharField(max_length=500, blank=True)
-    model = models.CharField(max_length=100, blank=True, help_text="The model that served it.")
+    error = ClippedCharField(max_length=500, blank=True)
+    model = ClippedCharField(max_length=100, blank=True, help_text="The model that served it.")
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     # USD for the reply's model calls; null while unknown or when the model is unpriced.
@@ -121,7 +124,7 @@ class Message(models.Model):
     # answers one of them by `tool_call_id` and repeats its name and arguments for display.
     tool_calls = models.JSONField(default=list, blank=True)
     tool_call_id = models.CharField(max_length=100, blank=True)
-    tool_name = models.CharField(max_length=100, blank=True)
+    tool_name = ClippedCharField(max_length=100, blank=True)
     tool_arguments = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     # Doubles as the streaming heartbeat: every checkpoint moves it.
@@ -227,9 +230,9 @@ class ToolConfirmation(models.Model):
         Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="confirmations"
     )
     tool_call_id = models.CharField(max_length=100)
-    tool_name = models.CharField(max_length=100)
+    tool_name = ClippedCharField(max_length=100)
     arguments = models.JSONField(default=dict)
-    summary = models.CharField(max_length=500, help_text="What will happen, in plain words.")
+    summary = ClippedCharField(max_length=500, help_text="What will happen, in plain words.")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     requested_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
@@ -325,8 +328,8 @@ class Summary(models.Model):
     tokens = models.PositiveIntegerField(default=0, help_text="Tokens of the summary text.")
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
-    model = models.CharField(max_length=100, blank=True, help_text="The model that wrote it.")
-    error = models.CharField(max_length=500, blank=True)
+    model = ClippedCharField(max_length=100, blank=True, help_text="The model that wrote it.")
+    error = ClippedCharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = SummaryQuerySet.as_manager()

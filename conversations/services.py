@@ -12,8 +12,9 @@ from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.utils import timezone
 
-from conversations import summaries
-from conversations.models import Conversation, Message, ToolConfirmation
+from chatsite.text_limits import check_length
+from conversations import limits, summaries
+from conversations.models import TITLE_MAX_CHARS, Conversation, Message, ToolConfirmation
 
 TITLE_LENGTH = 60
 
@@ -30,20 +31,30 @@ def create_conversation(
     user, *, system_prompt: str = "", model: str = "", title: str = ""
 ) -> Conversation:
     """Start an empty conversation; the model must be one of the models offered."""
+    limits.check_conversation_rate(user.pk)
     model = model or settings.LLM_MODEL
     if model not in settings.LLM_MODELS:
         raise ValidationError(f"Unknown model: {model}.")
     return Conversation.objects.create(
         owner=user,
         model=model,
-        system_prompt=system_prompt.strip() or settings.CHAT_DEFAULT_SYSTEM_PROMPT,
-        title=title.strip()[:200] or Conversation.DEFAULT_TITLE,
+        system_prompt=_checked_prompt(system_prompt) or settings.CHAT_DEFAULT_SYSTEM_PROMPT,
+        title=_checked_title(title) or Conversation.DEFAULT_TITLE,
     )
+
+
+def _checked_prompt(prompt: str) -> str:
+    limit = settings.CHAT_MAX_SYSTEM_PROMPT_CHARS
+    return check_length(prompt.strip(), what="The system prompt", limit=limit)
+
+
+def _checked_title(title: str) -> str:
+    return check_length(" ".join(title.split()), what="The title", limit=TITLE_MAX_CHARS)
 
 
 def rename_conversation(user, conversation_id: int, title: str) -> Conversation:
     conversation = get_conversation_for_user(user, conversation_id)
-    title = " ".join(title.split())[:200]
+    title = _checked_title(title)
     if not title:
         raise ValidationError("A title cannot be empty.")
     conversation.title = title
@@ -119,6 +130,7 @@ def record_locked_turn(conversation: Conversation, text: str) -> tuple[Turn, lis
     """`record_turn` for a conversation `lock_conversation` returned."""
     if conversation.replying:
         raise ValidationError("Wait for the current reply to finish, or stop it.")
+    limits.check_message_rate(conversation.owner_id)
     # One INSERT for both rows, in this order.
     user_message, reply = Message.objects.bulk_create(
         [

@@ -61,11 +61,14 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_POST
 def create(request: HttpRequest) -> HttpResponse:
     form = ConversationForm(request.POST)
-    if not form.is_valid():
-        context = _sidebar(request) | {"new_form": form}
-        return render(request, "conversations/index.html", context, status=400)
-    conversation = services.create_conversation(request.user, **form.cleaned_data)
-    return _redirect(request, conversation.get_absolute_url())
+    try:
+        if form.is_valid():
+            conversation = services.create_conversation(request.user, **form.cleaned_data)
+            return _redirect(request, conversation.get_absolute_url())
+    except ValidationError as exc:
+        form.add_error(None, exc)
+    context = _sidebar(request) | {"new_form": form}
+    return render(request, "conversations/index.html", context, status=400)
 
 
 @login_required
@@ -92,7 +95,7 @@ def rename(request: HttpRequest, conversation_id: int) -> HttpResponse:
     form = RenameForm(request.POST)
     try:
         if not form.is_valid():
-            raise ValidationError("A title cannot be empty.")
+            raise ValidationError(form.errors["title"][0])
         conversation = services.rename_conversation(
             request.user, conversation.pk, form.cleaned_data["title"]
         )

@@ -2,25 +2,59 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from dataclasses import dataclass
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from chatsite.text_limits import check_length
 from payments.backends import get_backend
 from payments.currencies import ISO_4217
 from payments.models import Payment
 
 MAX_AMOUNT = Decimal("1000000.00")
+RECIPIENT_MAX_CHARS = 200
+MEMO_MAX_CHARS = 500
+# Plain decimal notation only: "0.01e5" or "1_000" would pay something other than what
+# a person reads.
+_AMOUNT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+@dataclass(frozen=True)
+class PaymentOrder:
+    """A payment exactly as it will be executed: what the confirmation card shows."""
+
+    recipient: str
+    amount: Decimal
+    currency: str
+    memo: str
+
+    def __str__(self) -> str:
+        return f"Pay {self.amount} {self.currency} to {self.recipient} (memo: “{self.memo}”)."
+
+
+def normalise(*, recipient: object, amount: object, currency: object, memo: object) -> PaymentOrder:
+    """The payment the arguments describe, normalised; `ValidationError` says what is wrong."""
+    recipient = " ".join(str(recipient).split())
+    if not recipient:
+        raise ValidationError("A payment needs a recipient.")
+    return PaymentOrder(
+        recipient=check_length(recipient, what="The recipient", limit=RECIPIENT_MAX_CHARS),
+        amount=clean_amount(amount),
+        currency=clean_currency(currency),
+        memo=check_length(str(memo).strip(), what="The memo", limit=MEMO_MAX_CHARS),
+    )
 
 
 def clean_amount(amount: object) -> Decimal:
     """A positive amount with at most two decimal places, as a Decimal."""
-    try:
-        value = Decimal(str(amount).strip())
-    except (InvalidOperation, ValueError):
-        raise ValidationError(f"Not an amount: {amount!r}.") from None
-    if not value.is_finite() or value <= 0:
+    text = str(amount).strip()
+    if isinstance(amount, bool) or not _AMOUNT.fullmatch(text):
+        raise ValidationError(f"Not an amount: {amount!r}.")
+    value = Decimal(text)
+    if value <= 0:
         raise ValidationError("The amount must be a positive number.")
     if value.as_tuple().exponent < -2:
         raise ValidationError("The amount can have at most two decimal places.")
@@ -37,17 +71,16 @@ def clean_currency(currency: object) -> str:
 
 
 def make_payment(user, *, recipient: str, amount: object, currency: object, memo: str) -> Payment:
-    """Validate, record in the ledger, then hand to the configured backend."""
-    recipient = " ".join(str(recipient).split())[:200]
-    if not recipient:
-        raise ValidationError("A payment needs a recipient.")
+    """Validate (as `normalise`, so it pays what the card showed), record in the ledger,
+    then hand to the configured backend."""
+    order = normalise(recipient=recipient, amount=amount, currency=currency, memo=memo)
     with transaction.atomic():
         payment = Payment.objects.create(
             owner=user,
-            recipient=recipient,
-            amount=clean_amount(amount),
-            currency=clean_currency(currency),
-            memo=str(memo)[:500],
+            recipient=order.recipient,
+            amount=order.amount,
+            currency=order.currency,
+            memo=order.memo,
             backend=type(get_backend()).__name__,
         )
     backend = get_backend()

@@ -5,15 +5,19 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
 from agents.tools import ToolContext, tool
 from payments import services
 
 
 def _describe_payment(context: ToolContext, arguments: dict[str, Any]) -> str:
-    return (
-        f"Pay {arguments.get('amount')} {arguments.get('currency')} "
-        f"to {arguments.get('recipient')} (memo: “{arguments.get('memo')}”)."
-    )
+    """The payment exactly as it would be made (the same normalising as the payment)."""
+    fields = ("recipient", "amount", "currency", "memo")
+    try:
+        return str(services.normalise(**{field: arguments.get(field, "") for field in fields}))
+    except ValidationError as exc:
+        return f"This payment cannot be made: {' '.join(exc.messages)}"
 
 
 @tool(sensitive=True, describe=_describe_payment)

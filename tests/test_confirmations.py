@@ -64,7 +64,7 @@ async def test_sensitive_call_pauses_the_turn_with_a_card_and_runs_nothing(
     await socket.disconnect()
 
     card = next(f for f in frames if CARD in f)
-    assert "Pay 5 EUR to Alice (memo: “lunch”)." in card
+    assert "Pay 5.00 EUR to Alice (memo: “lunch”)." in card
     assert ">Confirm</button>" in card and ">Cancel</button>" in card
     confirmation = await pending_confirmation()
     assert (confirmation.tool_name, confirmation.owner_id) == ("make_payment", user.pk)

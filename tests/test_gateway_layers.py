@@ -1,6 +1,8 @@
 """The gateway's production layers against the wire fake: usage rows and exact costs,
 budgets and rate limits, the response cache, the fallback chain."""
 
+import asyncio
+import threading
 from decimal import Decimal
 
 import pytest
@@ -297,3 +299,109 @@ async def test_each_call_counts_in_its_users_day(fake_upstream, user):
     day = await UsageDay.objects.aget(user=user)
     assert (day.requests, day.errors, day.tokens) == (2, 1, 1000)
     assert day.cost == Decimal("0.00015")
+
+
+async def test_input_limits_case_2_limiter_never_admits_a_call_larger_than_its_window(
+    fake_upstream, settings
+):
+    settings.LLM_GLOBAL_TPM = 1000
+    settings.LLM_GLOBAL_WAIT_MAX = 0
+    huge = [{"role": "user", "content": "x" * 40_000}]  # about 10,000 tokens
+    with pytest.raises(Blocked, match="limit is 1,000 tokens"):
+        await stream(messages=huge)
+    assert fake_upstream.requests == []
+    events = await stream()  # the window is untouched: a small call still goes
+    assert any(isinstance(e, TextDelta) for e in events)
+
+
+async def test_input_limits_case_2_failed_call_gives_back_the_tokens_it_did_not_use(
+    fake_upstream, settings
+):
+    settings.LLM_GLOBAL_TPM = 1000
+    settings.LLM_GLOBAL_WAIT_MAX = 0
+    settings.LLM_FALLBACK_MODELS = []
+    big = [{"role": "user", "content": "x" * 3000}]  # about 750 tokens
+    fake_upstream.add(Reply(status=400))
+    with pytest.raises(GatewayError):
+        await stream(messages=big)
+    events = await stream(messages=big)  # admitted again: the failed call used nothing
+    assert any(isinstance(e, TextDelta) for e in events)
+
+
+async def test_budgets_hold_under_concurrency_case_4(fake_upstream, user):
+    await UserBudget.objects.acreate(user=user, monthly_usd=Decimal("0.01"))
+    # 1,000 prompt + 300 completion tokens of gpt-4o: $0.0055 a call.
+    usage = {"prompt_tokens": 1000, "completion_tokens": 300, "total_tokens": 1300}
+    fake_upstream.default = Reply(first_token_delay=0.3, usage=usage)
+    context = CallContext(user_id=user.pk)
+    outcomes = await asyncio.gather(
+        *(stream(context, model="gpt-4o") for _ in range(20)), return_exceptions=True
+    )
+    served = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert served and all(isinstance(o, Blocked) for o in outcomes if o not in served)
+    spent = sum([r.cost async for r in UsageRecord.objects.filter(outcome="ok")], Decimal(0))
+    assert spent <= Decimal("0.01") + Decimal("0.0055")  # over by one call at most
+    assert len(fake_upstream.requests) == len(served)
+
+
+async def test_usage_rows_survive_deleting_the_conversation_mid_reply_case_5(fake_upstream, user):
+    from conversations.models import Conversation
+
+    conversation = await Conversation.objects.acreate(owner=user, model="gpt-4o", title="Gone")
+    reply = await conversation.messages.acreate(role="assistant", status="streaming")
+    kept_id = conversation.pk
+    context = CallContext(user_id=user.pk, conversation_id=kept_id, message_id=reply.pk)
+    answering = threading.Event()
+    fake_upstream.add(Reply(wait_for=answering))
+    in_flight = asyncio.create_task(stream(context))
+    while not fake_upstream.requests:
+        await asyncio.sleep(0.01)
+    await conversation.adelete()
+    answering.set()
+    await in_flight
+    await stream(context)  # a later round of the same reply
+
+    rows = await records()
+    assert len(rows) == len(fake_upstream.requests) == 2
+    assert {(r.conversation_ref, r.conversation_title, r.outcome) for r in rows} == {
+        (kept_id, "Gone", "ok")
+    }
+    assert all(r.user_id == user.pk and r.cost > 0 for r in rows)
+
+
+async def test_upstream_values_are_trimmed_to_their_columns_case_10(fake_upstream, user):
+    from conversations.models import Conversation, Message
+
+    long_name = "gpt-4o-mini-" + "x" * 150
+    fake_upstream.add(Reply(model=long_name))
+    await stream(CallContext(user_id=user.pk))
+    served = (await records())[0].model_served
+    assert len(served) == 100 and served.endswith("…") and served.startswith("gpt-4o-mini-x")
+
+    conversation = await Conversation.objects.acreate(owner=user, model="gpt-4o")
+    reply = await conversation.messages.acreate(role="assistant")
+    await Message.objects.filter(pk=reply.pk).aupdate(model=long_name, error="e" * 900)
+    conversation.classification_error = "The model refused: " + "r" * 600
+    await conversation.asave(update_fields=["classification_error"])
+
+    await reply.arefresh_from_db()
+    await conversation.arefresh_from_db()
+    assert (len(reply.model), len(reply.error)) == (100, 500)
+    assert reply.error.endswith("…") and conversation.classification_error.endswith("…")
+    assert len(conversation.classification_error) == 500
+
+
+async def test_first_token_timeout_is_apart_from_the_read_timeout_case_15(fake_upstream, settings):
+    settings.LLM_TIMEOUT = 5  # between chunks
+    settings.LLM_FIRST_TOKEN_TIMEOUT = 0.5  # to the first chunk, SDK retries included
+    settings.LLM_MAX_RETRIES = 2
+    fake_upstream.default = Reply(first_token_delay=2.0)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(GatewayError, match=r"did not start answering within 0\.5 s"):
+        await stream()
+    assert asyncio.get_running_loop().time() - started < 1.5
+
+    # Once the answer has started, only the read timeout applies.
+    fake_upstream.default = Reply(stall_after=1, stall_seconds=1.0)
+    events = await stream()
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == Reply().text

@@ -1,13 +1,14 @@
 """The tool registry and each built-in tool, against the real database."""
 
 import json
+import time
 from decimal import Decimal
 
 import pytest
 from django.core import mail
 
 from accounts.models import Profile
-from agents import tools
+from agents import calculator, tools
 from agents.calculator import CalculationError, calculate
 from agents.tools import ToolContext
 from conversations.models import Conversation
@@ -88,6 +89,33 @@ def test_calculate_does_arithmetic(expression, result):
 def test_calculate_refuses_anything_but_arithmetic(attack, reason):
     with pytest.raises(CalculationError, match=reason):
         calculate(attack)
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("round(1, -10**7)", "round: at most 100 digits"),
+        ("round(1.5, 10**9)", "round: at most 100 digits"),
+        ("factorial(10**5)", "factorial: at most 500"),
+        ("pow(7, 10**6)", "The exponent is too large"),
+        ("(2**1000) ** 999", "The result is too large"),
+        ("sqrt(10**400)", "The result is too large"),
+        ("1e308 * 10", "The result is too large"),
+    ],
+)
+def test_calculator_bounds_every_slow_operation_case_1(expression, reason):
+    started = time.monotonic()
+    with pytest.raises(CalculationError, match=reason):
+        calculate(expression)
+    assert time.monotonic() - started < 2
+
+
+def test_calculator_hard_time_limit_kills_the_worker_and_keeps_serving_case_1():
+    started = time.monotonic()
+    with pytest.raises(CalculationError, match="took too long"):
+        calculator.run_limited(time.sleep, 30, limit=0.5)
+    assert time.monotonic() - started < 5
+    assert calculate("6*7") == 42
 
 
 def test_calculate_tool_reports_refusals_as_readable_errors(user):
@@ -226,3 +254,33 @@ def test_arguments_are_validated_by_the_signature():
         tool.parse_arguments(good[:-1] + ', "surprise": 1}')
     with pytest.raises(tools.ToolError, match="'recipient'"):
         tool.parse_arguments(good.replace('"Bob"', "7"))
+
+
+@pytest.mark.parametrize("amount", ['"0.01e5"', '"1E3"', '"Infinity"', '"1_000"', '"1,000"'])
+def test_payment_card_shows_what_is_paid_case_6_exponents_are_refused(user, amount):
+    arguments = json.loads(
+        f'{{"recipient": "Alice", "amount": {amount}, "currency": "EUR", "memo": ""}}'
+    )
+    summary = describe(user, arguments)
+    assert summary.startswith("This payment cannot be made: ")
+    assert "Pay " not in summary
+    assert run("make_payment", user, json.dumps(arguments)).startswith("Error: ")
+    assert not Payment.objects.exists()
+
+
+def test_payment_card_shows_what_is_paid_case_6_normalised_values(user):
+    arguments = {"recipient": "  Bob   Smith ", "amount": "12.5", "currency": "eur", "memo": "x"}
+    summary = describe(user, arguments)
+    run("make_payment", user, json.dumps(arguments))
+    payment = Payment.objects.get()
+    assert summary == "Pay 12.50 EUR to Bob Smith (memo: “x”)."
+    assert (payment.amount, payment.currency, payment.recipient) == (
+        Decimal("12.50"),
+        "EUR",
+        "Bob Smith",
+    )
+
+
+def describe(user, arguments: dict) -> str:
+    """The payment card's summary of a make_payment call."""
+    return tools.get_tool("make_payment").summary(ToolContext(user=user), arguments)

@@ -105,3 +105,17 @@ def test_changelist_filters_by_outcome_and_cache_hit(staff, usage):
     page = staff.get("/admin/agents/usagerecord/", {"cache_hit__exact": "1"}).content.decode()
     assert page.count('class="field-cache_hit"') == 1
     assert "Usage per user" in page
+
+
+def test_usage_csv_defuses_formulas_from_upstream_text_case_12(staff, user, make_user):
+    rogue = make_user("=HYPERLINK(1)")
+    for owner, served in [(user, "=cmd|' /C calc'!A0"), (rogue, "@SUM(1)")]:
+        UsageRecord.objects.create(
+            user=owner, model_requested="gpt-4o", model_served=served, cost=Decimal("0.5")
+        )
+    records = staff.get(f"{PER_USER}{user.pk}/export.csv")
+    summary = staff.get(f"{PER_USER}export.csv")
+    text = b"".join([*records.streaming_content, *summary.streaming_content]).decode()
+    cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+    assert "'=cmd|' /C calc'!A0" in cells and "'=HYPERLINK(1)" in cells
+    assert not any(cell.startswith(("=", "@", "+")) for cell in cells)

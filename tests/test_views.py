@@ -162,3 +162,28 @@ def test_login_page_and_logout(client, user):
     assert client.get("/").status_code == 200
     client.post("/accounts/logout/")
     assert client.get("/").status_code == 302
+
+
+def test_input_limits_case_2_every_typed_text_states_its_limit(logged_in, user, settings):
+    settings.CHAT_MAX_SYSTEM_PROMPT_CHARS = 1000
+    huge = "x" * 2_400_000
+    response = logged_in.post(reverse("conversations:create"), {"system_prompt": huge})
+    assert response.status_code == 400
+    assert "the limit is 1,000" in response.content.decode()
+    assert not Conversation.objects.exists()
+
+    response = logged_in.post(reverse("accounts:settings"), {"default_system_prompt": huge})
+    assert response.status_code == 400
+    assert "the limit is 1,000" in response.content.decode()
+    assert user.profile.default_system_prompt == ""
+
+    conversation = create_conversation(user, title="Kept")
+    url = reverse("conversations:rename", args=[conversation.pk])
+    response = logged_in.post(url, {"title": "t" * 250}, follow=True)
+    assert "the limit is 200" in response.content.decode()
+    conversation.refresh_from_db()
+    assert conversation.title == "Kept"
+
+    response = logged_in.post(reverse("tokens:list"), {"name": "n" * 101}, follow=True)
+    assert "the limit is 100" in response.content.decode()
+    assert not user.api_tokens.exists()
