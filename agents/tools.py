@@ -36,9 +36,26 @@ from chatsite import db
 logger = logging.getLogger(__name__)
 
 _ARGUMENT_DOC = re.compile(r"^\s*(\w+):\s*(.+)$")
+_PLAIN_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
+
+
+def _plain_decimal(value: Any) -> Any:
+    """Only plain decimal notation: "0.01e5", "1_000" or "Infinity" mean something else
+    to a reader than to Decimal, and a confirmation card must mean what will run."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return value  # refused by the Decimal type itself
+    if not _PLAIN_DECIMAL.fullmatch(str(value).strip()):
+        raise ValueError("use plain decimal notation, such as 12.50")
+    return Decimal(str(value).strip())
+
+
 # Money travels as text, so no amount is ever a binary float on its way in.
 _SCHEMA_TYPES: dict[Any, Any] = {
-    Decimal: Annotated[Decimal, pydantic.WithJsonSchema({"type": "string"})],
+    Decimal: Annotated[
+        Decimal,
+        pydantic.BeforeValidator(_plain_decimal),
+        pydantic.WithJsonSchema({"type": "string"}),
+    ],
 }
 _STRICT = pydantic.ConfigDict(extra="forbid", strict=True)
 

@@ -172,7 +172,11 @@ def test_send_email_goes_through_djangos_email_backend(user):
         ('"-5"', "EUR", "The amount must be a positive number."),
         ('"0"', "EUR", "The amount must be a positive number."),
         ('"5.001"', "EUR", "The amount can have at most two decimal places."),
-        ('"lots"', "EUR", "Argument 'amount': Input should be a valid decimal."),
+        (
+            '"lots"',
+            "EUR",
+            "Argument 'amount': Value error, use plain decimal notation, such as 12.50.",
+        ),
         ('"5"', "XYZ", "Not an ISO 4217 currency code: 'XYZ'."),
     ],
 )
