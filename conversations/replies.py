@@ -98,7 +98,7 @@ class ReplyRun:
         try:
             error = await self._generate()
         except GatewayError as exc:
-            status, error = Message.Status.FAILED, exc.message
+            status, error = Message.Status.FAILED, exc.display
         except asyncio.CancelledError:
             asyncio.current_task().uncancel()
             status = Message.Status.STOPPED if self.stop_requested else Message.Status.INTERRUPTED
