@@ -54,7 +54,13 @@ DEMO_LABEL = "Demo model (offline)"
 
 class _Client(openai.AsyncOpenAI):
     """The SDK client, except that a Retry-After above LLM_RETRY_AFTER_MAX is not
-    waited out: the call fails fast and the fallback chain or the user decides."""
+    waited out: the call fails fast and the fallback chain or the user decides.
+
+    `_should_retry` and `_parse_retry_after_header` are private: the SDK has no public
+    hook to cap the wait it honours, and retrying outside it (max_retries=0 plus our
+    own loop) would lose its backoff, jitter and idempotency headers. The test
+    test_the_private_retry_hooks_the_client_overrides_still_exist fails if they change.
+    """
 
     def _should_retry(self, response: httpx2.Response) -> bool:
         wait = self._parse_retry_after_header(response.headers)

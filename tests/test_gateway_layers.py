@@ -1,8 +1,10 @@
 """The gateway's production layers against the wire fake: usage rows and exact costs,
 budgets and rate limits, the response cache, the fallback chain."""
 
+import inspect
 from decimal import Decimal
 
+import openai
 import pytest
 
 from agents import gateway
@@ -297,3 +299,13 @@ async def test_each_call_counts_in_its_users_day(fake_upstream, user):
     day = await UsageDay.objects.aget(user=user)
     assert (day.requests, day.errors, day.tokens) == (2, 1, 1000)
     assert day.cost == Decimal("0.00015")
+
+
+def test_the_private_retry_hooks_the_client_overrides_still_exist():
+    """agents/gateway.py `_Client` overrides these private SDK methods; if the SDK
+    renames or reshapes them, the Retry-After cap silently stops working."""
+    base = openai.AsyncOpenAI
+    assert list(inspect.signature(base._should_retry).parameters) == ["self", "response"]
+    hook = inspect.signature(base._parse_retry_after_header)
+    assert list(hook.parameters) == ["self", "response_headers"]
+    assert gateway._Client._should_retry is not base._should_retry
