@@ -87,6 +87,13 @@ class StreamCut(GatewayError):
         super().__init__("The model's reply was cut off before it finished.", retryable=True)
 
 
+class EmptyAnswer(GatewayError):
+    """The model ended its answer without a word or a tool call (it may have reasoned)."""
+
+    def __init__(self) -> None:
+        super().__init__("The model ended without answering; try again.", retryable=True)
+
+
 class Blocked(GatewayError):
     """The call was refused before reaching the upstream: budget spent or rate limited.
 

@@ -24,6 +24,7 @@ from agents import cache, fallback, limits, profiles, usage, wire
 from agents.demo import DemoTransport, split_tokens
 from agents.errors import (
     Blocked,
+    EmptyAnswer,
     GatewayError,
     InvalidOutput,
     Refused,
@@ -248,16 +249,22 @@ async def _stream_priced(
     """One model's answer as events, its usage priced by the model it was sent to."""
     call.model_served = call.model_sent = model
     pending: Usage | None = None
+    answered = False
     async for event in _adapted(_Request(messages, model, tools, stream=stream), call):
         if isinstance(event, Usage):
             pending = event  # priced once `Finished` names the serving model
             continue
         if isinstance(event, TextDelta):
             call.text.append(event.text)
+            answered = answered or bool(event.text.strip())
+        elif isinstance(event, ToolCalls):
+            answered = True
         elif isinstance(event, Finished):
             call.model_served = event.model
             if pending is not None:
                 yield await call.priced(pending, event.model)
+            if not answered and event.finish_reason != "content_filter":
+                raise EmptyAnswer()  # billed, so priced first; a filter ending says why
         yield event
 
 

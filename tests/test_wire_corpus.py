@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agents import gateway, loop
-from agents.errors import HINT_CONTEXT, GatewayError
+from agents.errors import HINT_CONTEXT, EmptyAnswer, GatewayError
 from agents.events import (
     CallContext,
     Finished,
@@ -266,3 +266,16 @@ async def test_gemini_parallel_calls_run_and_their_signature_goes_back(fake_upst
     answered = [m["tool_call_id"] for m in second["messages"] if m["role"] == "tool"]
     assert answered == ["function-call-9131", "function-call-9132"]
     assert text_of(events) == "391, and today."
+
+
+async def test_an_answer_that_only_thought_is_an_error_not_an_empty_reply(fake_upstream):
+    fake_upstream.add(
+        Reply(
+            text="<think>nothing to add</think>", usage={"prompt_tokens": 5, "completion_tokens": 7}
+        )
+    )
+    with pytest.raises(EmptyAnswer):
+        await collect(model="qwen3:8b")
+    record = await last_record()
+    assert record.outcome == UsageRecord.Outcome.ERROR
+    assert (record.completion_tokens, record.estimated) == (7, False)
