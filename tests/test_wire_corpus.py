@@ -4,6 +4,7 @@ apart, notices, the server's own words when it fails."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -279,3 +280,20 @@ async def test_an_answer_that_only_thought_is_an_error_not_an_empty_reply(fake_u
     record = await last_record()
     assert record.outcome == UsageRecord.Outcome.ERROR
     assert (record.completion_tokens, record.estimated) == (7, False)
+
+
+async def test_a_failed_call_is_one_log_line_with_the_request_id(fake_upstream, caplog):
+    headers = {"x-request-id": "req_abc123"}
+    fake_upstream.add(Reply(status=400, error_message="bad thing", headers=headers))
+    with caplog.at_level(logging.INFO, logger="agents.gateway"), pytest.raises(GatewayError):
+        await collect()
+    lines = [r.getMessage() for r in caplog.records if r.name == "agents.gateway"]
+    assert len(lines) == 1
+    assert "req_abc123" in lines[0] and "bad thing" in lines[0] and "400" in lines[0]
+
+
+async def test_a_profile_without_parallel_tools_asks_for_one_call_at_a_time(fake_upstream):
+    await ModelProfile.objects.acreate(name="gpt-4o-mini", parallel_tools=False)
+    fake_upstream.add(Reply(text="ok"))
+    await collect(tools=TOOLS)
+    assert fake_upstream.requests[0]["parallel_tool_calls"] is False
