@@ -12,8 +12,8 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from agents import reports
-from agents.models import ApiToken, ModelPrice, UsageRecord, UserBudget
+from agents import prices, reports
+from agents.models import ApiToken, ModelPrice, ModelProfile, UsageRecord, UserBudget
 from chatsite.csv_cells import safe_row
 
 SUMMARY_COLUMNS = [
@@ -66,6 +66,39 @@ class ModelPriceAdmin(admin.ModelAdmin):
     search_fields = ("model",)
 
 
+@admin.register(ModelProfile)
+class ModelProfileAdmin(admin.ModelAdmin):
+    """Per model: what its server accepts (learned ones noted in `learned`), its
+    context window, the other names it goes by, whether it is free, and its price."""
+
+    list_display = (
+        "name",
+        "display_name",
+        "tools",
+        "parallel_tools",
+        "streaming",
+        "stream_options",
+        "structured_outputs",
+        "reasoning_format",
+        "context_window",
+        "free",
+        "price",
+        "updated_at",
+    )
+    list_filter = ("free", "tools", "streaming", "stream_options")
+    search_fields = ("name", "display_name")
+    readonly_fields = ("updated_at",)
+
+    @admin.display(description="Price today (USD per 1M in / out)")
+    def price(self, profile: ModelProfile) -> str:
+        if profile.free:
+            return "free"
+        price = prices.price_for(profile.name)
+        if price is None:
+            return "unpriced"
+        return f"{price.input_per_million} / {price.output_per_million}"
+
+
 @admin.register(UserBudget)
 class UserBudgetAdmin(admin.ModelAdmin):
     list_display = ("user", "monthly_usd")
@@ -98,6 +131,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
         "completion_tokens",
         "cost",
         "outcome",
+        "server_status",
         "cache_hit",
         "estimated",
     )
@@ -112,7 +146,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     raw_id_fields = ("user", "conversation", "message")
     date_hierarchy = "created_at"
-    search_fields = ("user__username", "model_requested", "model_served")
+    search_fields = ("user__username", "model_requested", "model_served", "server_message")
     change_list_template = "admin/agents/usagerecord_change_list.html"
     show_full_result_count = False  # no COUNT(*) over a million rows per page view
 

@@ -27,12 +27,33 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """A piece of the model's reasoning: shown apart, never part of the answer, never
+    stored as content nor sent back to the model."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the user may want to know about how the call ran (a capability the
+    model turned out not to have), worded for them."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCall:
-    """One complete tool call the model asked for; `arguments` is the raw JSON text."""
+    """One complete tool call the model asked for; `arguments` is the raw JSON text.
+
+    `extra` holds what the provider added to the call (Gemini's `extra_content` with its
+    thought signature); it goes back to the provider exactly as it came.
+    """
 
     id: str
     name: str
     arguments: str
+    extra: dict | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +74,8 @@ class Usage:
     # USD, filled in by the gateway; None means the model has no price (unpriced).
     cost: Decimal | None = None
     cache_hit: bool = False
+    # Of the completion tokens, how many the model spent reasoning (when reported).
+    reasoning_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +103,7 @@ class Waiting:
     seconds: float
 
 
-Event = TextDelta | ToolCalls | Usage | Finished | Waiting
+Event = TextDelta | ReasoningDelta | Notice | ToolCalls | Usage | Finished | Waiting
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -20,10 +20,11 @@ import openai
 import pydantic
 from django.conf import settings
 
-from agents import cache, fallback, limits, usage
+from agents import cache, fallback, limits, profiles, usage, wire
 from agents.demo import DemoTransport, split_tokens
 from agents.errors import (
     Blocked,
+    EmptyAnswer,
     GatewayError,
     InvalidOutput,
     Refused,
@@ -35,6 +36,7 @@ from agents.events import (
     Completion,
     Event,
     Finished,
+    Notice,
     Parsed,
     TextDelta,
     ToolCall,
@@ -53,7 +55,13 @@ DEMO_LABEL = "Demo model (offline)"
 
 class _Client(openai.AsyncOpenAI):
     """The SDK client, except that a Retry-After above LLM_RETRY_AFTER_MAX is not
-    waited out: the call fails fast and the fallback chain or the user decides."""
+    waited out: the call fails fast and the fallback chain or the user decides.
+
+    `_should_retry` and `_parse_retry_after_header` are private: the SDK has no public
+    hook to cap the wait it honours, and retrying outside it (max_retries=0 plus our
+    own loop) would lose its backoff, jitter and idempotency headers. The test
+    test_the_private_retry_hooks_the_client_overrides_still_exist fails if they change.
+    """
 
     def _should_retry(self, response: httpx2.Response) -> bool:
         wait = self._parse_retry_after_header(response.headers)
@@ -201,6 +209,17 @@ def _failed(call: Call, exc: GatewayError) -> None:
     else:
         call.outcome = Outcome.ERROR
     call.error = exc.message
+    call.server_message, call.server_status = exc.server_message, exc.status
+    if not isinstance(exc, Blocked):
+        logger.warning(
+            "Model call failed: %s on %s, status %s, request id %s: %s | server: %s",
+            call.context.purpose,
+            call.model_sent or call.model_requested,
+            exc.status,
+            exc.request_id or "-",
+            exc.message,
+            exc.server_message or "-",
+        )
 
 
 async def _stream_with_fallback(
@@ -220,50 +239,150 @@ async def _stream_with_fallback(
 
 
 async def _stream_priced(
-    messages: list[dict[str, Any]], model: str, tools: list[dict[str, Any]] | None, call: Call
+    messages: list[dict[str, Any]],
+    model: str,
+    tools: list[dict[str, Any]] | None,
+    call: Call,
+    *,
+    stream: bool = True,
 ) -> AsyncIterator[Event]:
-    """One model's stream, with the usage priced for the model that served it."""
-    call.model_served = model
+    """One model's answer as events, its usage priced by the model it was sent to."""
+    call.model_served = call.model_sent = model
     pending: Usage | None = None
-    async for event in _stream_once(messages, model, tools, call):
+    answered = False
+    async for event in _adapted(_Request(messages, model, tools, stream=stream), call):
         if isinstance(event, Usage):
             pending = event  # priced once `Finished` names the serving model
             continue
         if isinstance(event, TextDelta):
             call.text.append(event.text)
+            answered = answered or bool(event.text.strip())
+        elif isinstance(event, ToolCalls):
+            answered = True
         elif isinstance(event, Finished):
             call.model_served = event.model
             if pending is not None:
                 yield await call.priced(pending, event.model)
+            if not answered and event.finish_reason != "content_filter":
+                raise EmptyAnswer()  # billed, so priced first; a filter ending says why
         yield event
 
 
-async def _stream_once(
-    messages: list[dict[str, Any]], model: str, tools: list[dict[str, Any]] | None, call: Call
-) -> AsyncIterator[Event]:
-    """One streamed request. The SDK builds and sends it (auth, retries, status errors);
-    the server-sent events are read here as plain JSON, which costs a fraction of the
-    SDK's typed chunk objects on every token."""
-    extra = {"tools": tools} if tools else {}
+@dataclasses.dataclass(frozen=True)
+class _Request:
+    """One request to one model, less the capabilities its server does not take."""
+
+    messages: list[dict[str, Any]]
+    model: str
+    tools: list[dict[str, Any]] | None
+    stream: bool = True
+    dropped: frozenset[str] = frozenset()
+    parallel_tools: bool | None = None
+
+    def adapted_to(self, known: profiles.Capabilities) -> _Request:
+        """This request without what the model's profile says it refuses."""
+        refused = {name for name in CAPABILITIES if getattr(known, name) is False}
+        return dataclasses.replace(
+            self, dropped=self.dropped | refused, parallel_tools=known.parallel_tools
+        )
+
+    def without(self, capability: str) -> _Request:
+        return dataclasses.replace(self, dropped=self.dropped | {capability})
+
+    @property
+    def streams(self) -> bool:
+        return self.stream and profiles.STREAMING not in self.dropped
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of the SDK call."""
+        options: dict[str, Any] = {"model": self.model, "messages": self.messages}
+        if self.tools and profiles.TOOLS not in self.dropped:
+            options["tools"] = self.tools
+            if self.parallel_tools is False:
+                options["parallel_tool_calls"] = False
+        if self.streams:
+            options["stream"] = True
+            if profiles.STREAM_OPTIONS not in self.dropped:
+                options["stream_options"] = {"include_usage": True}
+        return options
+
+    def sent(self) -> set[str]:
+        """The capabilities this request uses, that a server may refuse."""
+        options = self.options()
+        return {name for name, key in CAPABILITY_KEYS.items() if key in options}
+
+
+CAPABILITIES = (profiles.TOOLS, profiles.STREAMING, profiles.STREAM_OPTIONS)
+CAPABILITY_KEYS = {
+    profiles.TOOLS: "tools",
+    profiles.STREAMING: "stream",
+    profiles.STREAM_OPTIONS: "stream_options",
+}
+
+
+class _CapabilityRefused(Exception):
+    """The server refused one capability of the request recognisably (a 400)."""
+
+    def __init__(self, capability: str, error: GatewayError):
+        super().__init__(capability)
+        self.capability = capability
+        self.error = error
+
+
+async def _adapted(request: _Request, call: Call) -> AsyncIterator[Event]:
+    """One model's answer, sent as its profile allows. A capability the server refuses
+    is learned and the request sent once more without it; other 400s are not retried."""
+    request = request.adapted_to(await db.run(profiles.capabilities, request.model))
+    if request.tools and profiles.TOOLS in request.dropped:
+        yield Notice(profiles.NOTICES[profiles.TOOLS])
+    while True:
+        try:
+            async for event in _send(request, call):
+                yield event
+            return
+        except _CapabilityRefused as refused:
+            capability, words = refused.capability, refused.error.server_message
+            logger.info(
+                "Model %s refused %s (%s); sending without it", request.model, capability, words
+            )
+            await db.run(profiles.learn, request.model, capability, words)
+            request = request.without(capability)
+            if request.tools and capability in profiles.NOTICES:
+                yield Notice(profiles.NOTICES[capability])
+
+
+async def _send(request: _Request, call: Call) -> AsyncIterator[Event]:
+    """One request. The SDK builds and sends it (auth, retries, status errors); the
+    answer is read here as plain JSON, which costs a fraction of the SDK's typed chunk
+    objects on every token, and streamed or not, it comes out as the same events."""
     limit = settings.LLM_FIRST_TOKEN_TIMEOUT
     try:
         # The first event is due within `limit`, SDK retries included; after it only
         # the read timeout (LLM_TIMEOUT) applies.
         async with asyncio.timeout(limit or None) as first_event:
             async with get_client().chat.completions.with_streaming_response.create(
-                model=model,
-                messages=messages,
-                stream=True,
-                stream_options={"include_usage": True},
-                **extra,
+                **request.options()
             ) as response:
                 call.accepted = True
-                async for event in _events_from_stream(_sse_payloads(response), messages, model):
+                if request.streams:
+                    chunks = wire.sse_payloads(response.iter_bytes())
+                else:
+                    chunks = wire.one_chunk(await response.json())
+                events = wire.events_from_chunks(chunks, request.messages, request.model)
+                async for event in events:
                     first_event.reschedule(None)
                     yield event
     except TimeoutError as exc:
         message = f"The model did not start answering within {limit:g} s."
         raise GatewayError(message, retryable=True) from exc
+    except openai.BadRequestError as exc:
+        error = map_error(exc)
+        capability = profiles.refused_capability(
+            error.server_message, _error_field(exc, "param"), request.sent()
+        )
+        if capability is not None:
+            raise _CapabilityRefused(capability, error) from exc
+        raise error from exc
     except openai.APITimeoutError as exc:
         if call.accepted:
             raise GatewayError("The model stopped sending mid-reply.", retryable=True) from exc
@@ -276,43 +395,6 @@ async def _stream_once(
         raise map_error(exc) from exc
     except httpx2.HTTPError as exc:
         raise StreamCut() from exc
-
-
-async def _sse_payloads(response: Any) -> AsyncIterator[dict[str, Any]]:
-    """The JSON payload of each server-sent event, until `[DONE]`.
-
-    Lines are split on the raw bytes and the JSON is parsed from bytes: per token, that
-    costs a fraction of decoding the stream to text and splitting it line by line.
-    """
-    data: list[bytes] = []
-    rest = b""
-    async for chunk in response.iter_bytes():
-        lines = (rest + chunk).splitlines(keepends=True)
-        # The last line may be cut (or be the "\r" of a "\r\n" cut in two): keep it.
-        rest = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
-        for line in lines:
-            line = line.rstrip(b"\r\n")
-            if line.startswith(b"data:"):
-                data.append(line[6:] if line.startswith(b"data: ") else line[5:])
-                continue
-            if line or not data:
-                continue  # comments, other fields, keep-alive blank lines
-            payload, data = b"\n".join(data), []
-            if payload == b"[DONE]":
-                return
-            yield _decode_event(payload)
-
-
-def _decode_event(text: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(text)
-    except ValueError:
-        raise GatewayError("The model server sent a malformed reply.", retryable=True) from None
-    if not isinstance(payload, dict):
-        raise GatewayError("The model server sent a malformed reply.", retryable=True)
-    if payload.get("error"):
-        raise GatewayError("The model server had an error mid-reply.", retryable=True)
-    return payload
 
 
 async def _complete_with_fallback(
@@ -332,29 +414,21 @@ async def _complete_with_fallback(
 async def _complete_once(
     messages: list[dict[str, Any]], model: str, tools: list[dict[str, Any]] | None, call: Call
 ) -> Completion:
-    call.model_served = model
-    extra = {"tools": tools} if tools else {}
-    try:
-        response = await get_client().chat.completions.create(
-            model=model, messages=messages, **extra
-        )
-    except openai.APIError as exc:
-        raise map_error(exc) from exc
-    call.accepted = True
-    message = response.choices[0].message
-    calls = tuple(
-        ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "")
-        for c in message.tool_calls or ()
-    )
-    text = message.content or ""
-    reported = (
-        _usage_from(response.usage)
-        if response.usage
-        else Usage(estimate_prompt_tokens(messages), estimate_tokens(text), estimated=True)
-    )
-    call.model_served = response.model or model
-    priced = await call.priced(reported, call.model_served)
-    return Completion(text=text, usage=priced, model=call.model_served, tool_calls=calls)
+    """One non-streamed answer, read by the same reader as a stream (so reasoning stays
+    out of its text), put together."""
+    text: list[str] = []
+    calls: tuple[ToolCall, ...] = ()
+    usage, served = Usage(0, 0), model
+    async for event in _stream_priced(messages, model, tools, call, stream=False):
+        if isinstance(event, TextDelta):
+            text.append(event.text)
+        elif isinstance(event, ToolCalls):
+            calls = event.calls
+        elif isinstance(event, Usage):
+            usage = event
+        elif isinstance(event, Finished):
+            served = event.model
+    return Completion(text="".join(text), usage=usage, model=served, tool_calls=calls)
 
 
 class _Answer:
@@ -369,7 +443,7 @@ class _Answer:
         if isinstance(event, TextDelta):
             self.text.append(event.text)
         elif isinstance(event, ToolCalls):
-            self.tool_calls = [[c.id, c.name, c.arguments] for c in event.calls]
+            self.tool_calls = [_stored_call(c) for c in event.calls]
         elif isinstance(event, Finished):
             self.finish_reason = event.finish_reason
 
@@ -383,8 +457,12 @@ class _Answer:
 
 
 def _stored_completion(result: Completion, call: Call) -> dict[str, Any]:
-    calls = [[c.id, c.name, c.arguments] for c in result.tool_calls]
+    calls = [_stored_call(c) for c in result.tool_calls]
     return {"text": result.text, "tool_calls": calls, "finish_reason": None, **_stored_usage(call)}
+
+
+def _stored_call(call: ToolCall) -> list[Any]:
+    return [call.id, call.name, call.arguments, call.extra]
 
 
 def _stored_usage(call: Call) -> dict[str, Any]:
@@ -446,7 +524,7 @@ async def parse(
 async def _parse_once(
     messages: list[dict[str, Any]], model: str, schema: type[pydantic.BaseModel], call: Call
 ) -> Parsed:
-    call.model_served = model
+    call.model_served = call.model_sent = model
     try:
         response = await get_client().chat.completions.parse(
             model=model, messages=messages, response_format=schema
@@ -462,7 +540,7 @@ async def _parse_once(
     call.accepted = True
     message = response.choices[0].message
     reported = (
-        _usage_from(response.usage)
+        wire.usage_from(response.usage)
         if response.usage
         else Usage(estimate_prompt_tokens(messages), estimate_tokens(message.content or ""), True)
     )
@@ -475,106 +553,57 @@ async def _parse_once(
     return Parsed(value=message.parsed, usage=priced, model=call.model_served)
 
 
-class _ToolCallBuffer:
-    """Tool calls arrive in pieces across chunks, keyed by index; join them up."""
-
-    def __init__(self) -> None:
-        self.parts: dict[int, dict[str, Any]] = {}
-
-    def add(self, delta: dict[str, Any]) -> None:
-        entry = self.parts.setdefault(
-            delta.get("index", 0), {"id": "", "name": "", "arguments": []}
-        )
-        entry["id"] = delta.get("id") or entry["id"]
-        function = delta.get("function") or {}
-        entry["name"] = function.get("name") or entry["name"]
-        entry["arguments"].append(function.get("arguments") or "")
-
-    def calls(self) -> tuple[ToolCall, ...]:
-        return tuple(
-            ToolCall(id=p["id"], name=p["name"], arguments="".join(p["arguments"]))
-            for _, p in sorted(self.parts.items())
-        )
-
-
-async def _events_from_stream(
-    chunks: AsyncIterator[dict[str, Any]], messages: list[dict[str, Any]], model: str
-) -> AsyncIterator[Event]:
-    usage: Usage | None = None
-    finish_reason: str | None = None
-    served = model
-    completion_chars = 0
-    tool_calls = _ToolCallBuffer()
-    async for chunk in chunks:
-        served = chunk.get("model") or served
-        if chunk.get("usage"):
-            usage = _usage_from(chunk["usage"])
-        for choice in chunk.get("choices") or ():
-            delta = choice.get("delta") or {}
-            if content := delta.get("content"):
-                completion_chars += len(content)
-                yield TextDelta(content)
-            for part in delta.get("tool_calls") or ():
-                tool_calls.add(part)
-            if choice.get("finish_reason"):
-                finish_reason = choice["finish_reason"]
-    if finish_reason is None:
-        raise StreamCut()
-    if tool_calls.parts:
-        yield ToolCalls(tool_calls.calls())
-    if usage is None:
-        usage = Usage(
-            prompt_tokens=estimate_prompt_tokens(messages),
-            completion_tokens=max(1, completion_chars // 4),
-            estimated=True,
-        )
-    yield usage
-    yield Finished(model=served, finish_reason=finish_reason)
-
-
-def _usage_from(raw: Any) -> Usage:
-    """Usage from the wire (a dict) or from an SDK object (non-streamed calls)."""
-    if not isinstance(raw, dict):
-        raw = raw.model_dump()
-    details = raw.get("prompt_tokens_details") or {}
-    return Usage(
-        prompt_tokens=raw.get("prompt_tokens") or 0,
-        completion_tokens=raw.get("completion_tokens") or 0,
-        cached_tokens=details.get("cached_tokens") or 0,
-    )
-
-
 def map_error(exc: openai.APIError) -> GatewayError:
-    """Turn an SDK error into a `GatewayError` with a message fit for the user."""
+    """Turn an SDK error into a `GatewayError`: our sentence for the user, with the
+    server's own words, its status and the request id beside it."""
     if isinstance(exc, openai.APITimeoutError):
         return GatewayError("The model did not answer in time.", retryable=True)
     if isinstance(exc, openai.APIConnectionError):
         return GatewayError("Could not reach the model server.", retryable=True)
-    status = getattr(exc, "status_code", None)
+    sentence, retryable = _sentence(exc)
+    return GatewayError(
+        sentence,
+        retryable=retryable,
+        status=getattr(exc, "status_code", None),
+        server_message=_server_words(exc),
+        request_id=getattr(exc, "request_id", None) or "",
+    )
+
+
+def _sentence(exc: openai.APIError) -> tuple[str, bool]:
+    """Our own words for an HTTP error, and whether trying again may help."""
     if isinstance(exc, openai.AuthenticationError):
-        return GatewayError("The model server rejected the API key.", status=status)
+        return "The model server rejected the API key.", False
     if isinstance(exc, openai.RateLimitError):
         wait = _retry_after(exc)
         if wait is not None and wait > settings.LLM_RETRY_AFTER_MAX:
-            return GatewayError(
-                f"The model server is busy and asks to wait {wait:.0f} s; try again later.",
-                retryable=True,
-                status=status,
-            )
-        return GatewayError(
-            "The model server is rate limiting requests; try again shortly.",
-            retryable=True,
-            status=status,
-        )
+            return f"The model server is busy and asks to wait {wait:.0f} s; try again later.", True
+        return "The model server is rate limiting requests; try again shortly.", True
     if isinstance(exc, openai.NotFoundError):
-        return GatewayError(
-            "The model server does not know this model.", retryable=True, status=status
-        )
+        return "The model server does not know this model.", True
     if isinstance(exc, openai.InternalServerError):
-        return GatewayError("The model server had an error.", retryable=True, status=status)
+        return "The model server had an error.", True
     if isinstance(exc, openai.BadRequestError):
-        return GatewayError("The model server refused the request as invalid.", status=status)
-    return GatewayError("The model call failed.", status=status)
+        return "The model server refused the request as invalid.", False
+    return "The model call failed.", False
+
+
+def _server_words(exc: openai.APIError) -> str:
+    """The message the server put in its error body, in whichever shape it used
+    (OpenAI's {"error": {"message"}}, Ollama's {"error": "..."}, vLLM's {"message"})."""
+    body = exc.body
+    if isinstance(body, str):
+        return body
+    message = _error_field(exc, "message")
+    if message:
+        return str(message)
+    response = getattr(exc, "response", None)
+    return response.text if response is not None and body is None else ""
+
+
+def _error_field(exc: openai.APIError, name: str) -> Any:
+    body = exc.body
+    return body.get(name) if isinstance(body, dict) else None
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:

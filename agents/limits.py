@@ -28,7 +28,7 @@ from django.utils import timezone
 from agents.errors import STORE_ERRORS, Blocked
 from agents.events import Waiting
 from agents.models import UsageDay, UsageRecord, UserBudget
-from agents.prices import price_today
+from agents.prices import price_for
 from chatsite import db
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def _over_budget(budget: Decimal) -> Blocked:
 def estimated_cost(model: str, prompt_tokens: int) -> Decimal:
     """The most a call is expected to cost: its prompt plus LLM_RESERVE_COMPLETION_TOKENS
     of answer; 0 for the demo model or a model without a price."""
-    price = price_today(model) if model and not settings.LLM_DEMO else None
+    price = price_for(model) if model and not settings.LLM_DEMO else None
     if price is None:
         return Decimal(0)
     return price.cost(prompt_tokens, 0, settings.LLM_RESERVE_COMPLETION_TOKENS)

@@ -99,15 +99,21 @@ async def run_call(call: ToolCall, context: ToolContext) -> ToolResult | Confirm
     return ToolResult(call, outcome.for_model, ok=outcome.ok)
 
 
-def call_dict(call: ToolCall) -> dict[str, str]:
-    """A tool call as stored with its message: {"id", "name", "arguments"}."""
-    return {"id": call.id, "name": call.name, "arguments": call.arguments}
+def call_dict(call: ToolCall) -> dict[str, Any]:
+    """A tool call as stored with its message: {"id", "name", "arguments"}, plus
+    "extra" when the provider added fields it wants back (Gemini's thought signature)."""
+    stored: dict[str, Any] = {"id": call.id, "name": call.name, "arguments": call.arguments}
+    if call.extra:
+        stored["extra"] = call.extra
+    return stored
 
 
-def assistant_message(text: str, calls: list[dict[str, str]]) -> dict[str, Any]:
-    """An assistant turn with tool calls (as `call_dict`s), as the chat API wants it."""
+def assistant_message(text: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """An assistant turn with tool calls (as `call_dict`s), as the chat API wants it;
+    a call's provider extras go back beside its standard fields, exactly as they came."""
     wire = [
         {
+            **(c.get("extra") or {}),
             "id": c["id"],
             "type": "function",
             "function": {"name": c["name"], "arguments": c["arguments"]},

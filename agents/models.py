@@ -58,6 +58,51 @@ class ModelPrice(models.Model):
         return total / PER_MILLION
 
 
+class ModelProfile(models.Model):
+    """What one model's server accepts, learned or set by staff, and how it is priced.
+
+    Capabilities are yes, no, or unknown (empty): unknown ones are tried, and a server
+    that refuses one with a recognisable error teaches the gateway a "no", noted in
+    `learned`. The price is the `ModelPrice` rows of `name`; `free` (a local model)
+    makes every call cost 0 whatever name the server reports.
+    """
+
+    class ReasoningFormat(models.TextChoices):
+        NONE = "", "None or unknown"
+        THINK_TAGS = "think_tags", "<think> tags in the content"
+        REASONING_CONTENT = "reasoning_content", "reasoning_content field (DeepSeek)"
+        REASONING = "reasoning", "reasoning field (Ollama, OpenRouter)"
+
+    name = models.CharField(max_length=100, unique=True, help_text="As the server calls it.")
+    display_name = models.CharField(max_length=100, blank=True)
+    tools = models.BooleanField(null=True, blank=True)
+    parallel_tools = models.BooleanField(null=True, blank=True)
+    streaming = models.BooleanField(null=True, blank=True)
+    stream_options = models.BooleanField(
+        null=True, blank=True, help_text="Accepts stream_options (usage at the end of a stream)."
+    )
+    structured_outputs = models.BooleanField(null=True, blank=True)
+    reasoning_format = models.CharField(
+        max_length=20, choices=ReasoningFormat.choices, blank=True, default=""
+    )
+    context_window = models.PositiveIntegerField(null=True, blank=True)
+    aliases = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Other names the server may report for this model or be asked it by "
+        '(a LiteLLM alias, an Azure deployment), as a JSON list: ["fast", "prod-mini"].',
+    )
+    free = models.BooleanField(default=False, help_text="A local model: its calls cost 0.")
+    learned = models.TextField(blank=True, help_text="What the server taught the gateway.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.display_name or self.name
+
+
 class UsageRecordQuerySet(models.QuerySet):
     def for_user(self, user) -> UsageRecordQuerySet:
         return self.filter(user=user)
@@ -152,6 +197,10 @@ class UsageRecord(models.Model):
     estimated = models.BooleanField(default=False, help_text="Tokens estimated, not reported.")
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OK)
     error = ClippedCharField(max_length=300, blank=True)
+    # What the model server itself said, and its status, when it refused or failed.
+    server_message = ClippedCharField(max_length=300, blank=True)
+    server_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    reasoning_tokens = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = UsageRecordQuerySet.as_manager()

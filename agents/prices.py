@@ -1,52 +1,81 @@
-"""What a call cost: the price table, read at call time. Unknown models stay unpriced."""
+"""What a call cost, priced by the model the request was sent to.
+
+The name a server reports changes the price only when it is a dated version of the
+model asked (gpt-4o-mini-2024-07-18 for gpt-4o-mini) or an alias on a profile: servers
+report all sorts (llama.cpp says gpt-3.5-turbo whatever it runs), and a user's budget
+must not follow them. A free profile costs 0; a model without a price stays unpriced.
+"""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django.conf import settings
 from django.utils import timezone
 
+from agents import profiles
 from agents.events import Usage
-from agents.models import ModelPrice
+from agents.models import ModelPrice, ModelProfile
 from chatsite import db
 
 
-async def price_for(model: str, requested: str = "") -> ModelPrice | None:
-    """The price valid today for `model`.
+async def cost_of(usage: Usage, sent: str, reported: str = "") -> Decimal | None:
+    """USD for `usage` of a request sent to `sent` and answered as `reported`; 0 for
+    the offline demo model and free profiles; None when unpriced."""
+    if settings.LLM_DEMO:
+        return Decimal(0)
+    return await db.run(_cost_of, usage, sent, reported)
 
-    A dated snapshot the requested alias resolved to (gpt-4o -> gpt-4o-2024-08-06) is
-    priced as that alias; any other unknown model has no price, never another's.
-    """
-    return await db.run(_price_for, model, requested)
 
-
-def _price_for(model: str, requested: str) -> ModelPrice | None:
-    today = timezone.localdate()
-    names = [model]
-    if requested and requested != model and model.startswith(f"{requested}-"):
-        names.append(requested)
-    for name in names:
-        price = (
-            ModelPrice.objects.filter(model=name, valid_from__lte=today)
-            .order_by("-valid_from")
-            .first()
-        )
+def _cost_of(usage: Usage, sent: str, reported: str) -> Decimal | None:
+    for name in pricing_names(sent, reported):
+        profile = ModelProfile.objects.filter(name=name).first()
+        if profile is not None and profile.free:
+            return Decimal(0)
+        price = price_for(name)
         if price is not None:
-            return price
+            return price.cost(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens)
     return None
 
 
-def price_today(model: str) -> ModelPrice | None:
-    """`price_for` for code already on a database thread."""
-    return _price_for(model, "")
+def pricing_names(sent: str, reported: str) -> list[str]:
+    """The names whose price may apply, most specific first."""
+    profiles.seed_all()
+    by_alias = _profiles_by_alias()
+    names = []
+    if reported and reported != sent:
+        if is_dated_version(reported, sent):
+            names.append(reported)
+        elif reported in by_alias:
+            names.append(by_alias[reported])
+    if sent in by_alias:
+        names.append(by_alias[sent])
+    names.append(sent)
+    return names
 
 
-async def cost_of(usage: Usage, model: str, requested: str = "") -> Decimal | None:
-    """USD for `usage` on `model`; 0 for the offline demo model; None when unpriced."""
-    if settings.LLM_DEMO:
-        return Decimal(0)
-    price = await price_for(model, requested)
-    if price is None:
-        return None
-    return price.cost(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens)
+def _profiles_by_alias() -> dict[str, str]:
+    return {
+        alias: name
+        for name, aliases in ModelProfile.objects.values_list("name", "aliases")
+        for alias in aliases or ()
+    }
+
+
+def price_for(model: str) -> ModelPrice | None:
+    """The price valid today for exactly `model`."""
+    today = timezone.localdate()
+    return (
+        ModelPrice.objects.filter(model=model, valid_from__lte=today)
+        .order_by("-valid_from")
+        .first()
+    )
+
+
+_DATED = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4}|\d{8})")
+
+
+def is_dated_version(reported: str, sent: str) -> bool:
+    """Whether `reported` is `sent` with a date appended (gpt-4o-mini-2024-07-18)."""
+    return reported.startswith(f"{sent}-") and bool(_DATED.fullmatch(reported[len(sent) :]))

@@ -6,6 +6,7 @@ so errors, stops and cut streams are counted as surely as answers.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -37,9 +38,13 @@ class Call:
     model_requested: str
     messages: list[dict[str, Any]]
     model_served: str = ""
+    # The model the current attempt was sent to: what it is priced by.
+    model_sent: str = ""
     usage: Usage | None = None
     outcome: str = UsageRecord.Outcome.OK
     error: str = ""
+    server_message: str = ""
+    server_status: int | None = None
     # The upstream took the request (HTTP 200): from here on it may bill for it.
     accepted: bool = False
     cache_hit: bool = False
@@ -61,17 +66,12 @@ class Call:
         completion = estimate_tokens("".join(self.text))
         return Usage(estimate_prompt_tokens(self.messages), completion, estimated=True)
 
-    async def priced(self, usage: Usage, model: str) -> Usage:
-        """`usage` with its cost for `model`, kept as this call's usage."""
-        cost = await prices.cost_of(usage, model, self.model_requested)
-        self.usage = Usage(
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cached_tokens=usage.cached_tokens,
-            estimated=usage.estimated,
-            cost=cost,
-            cache_hit=usage.cache_hit,
-        )
+    async def priced(self, usage: Usage, reported: str = "") -> Usage:
+        """`usage` with its cost for the model the request was sent to (see
+        agents/prices.py for when the `reported` name counts), kept as this call's."""
+        sent = self.model_sent or self.model_requested
+        cost = await prices.cost_of(usage, sent, reported)
+        self.usage = dataclasses.replace(usage, cost=cost)
         return self.usage
 
 
@@ -81,8 +81,7 @@ async def record(call: Call) -> UsageRecord | None:
         if call.usage is None and not call.accepted:
             call.usage = Usage(0, 0, cost=Decimal(0))
         elif call.usage is None:
-            served = call.model_served or call.model_requested
-            await call.priced(call.estimated_usage(), served)
+            await call.priced(call.estimated_usage(), call.model_served)
         # The row and its day in one trip to the database thread.
         row = await db.run(UsageRecord.objects.record, **_fields(call))
     except Exception:
@@ -112,4 +111,7 @@ def _fields(call: Call) -> dict[str, Any]:
         "estimated": usage.estimated,
         "outcome": call.outcome,
         "error": call.error[:300],
+        "server_message": call.server_message[:300],
+        "server_status": call.server_status,
+        "reasoning_tokens": usage.reasoning_tokens,
     }

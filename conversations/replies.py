@@ -177,7 +177,7 @@ class ReplyRun:
         try:
             end = await self._generate()
         except GatewayError as exc:
-            status, end = Message.Status.FAILED, RoundsEnd(exc.message)
+            status, end = Message.Status.FAILED, RoundsEnd(exc.display)
         except asyncio.CancelledError:
             asyncio.current_task().uncancel()
             stopped = self.phase is Phase.STOPPING

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
@@ -45,6 +46,9 @@ class Reply:
     # too), and writes of at most this many bytes, so events arrive cut anywhere.
     line_end: bytes = b"\n"
     write_size: int | None = None
+    # A body recorded from a real server's wire, sent byte for byte (see `from_wire`).
+    raw: bytes | None = None
+    content_type: str = "text/event-stream"
 
     def wire_tool_calls(self) -> list[dict[str, Any]]:
         return [
@@ -60,6 +64,23 @@ class Reply:
     @property
     def finish_reason(self) -> str:
         return "tool_calls" if self.tool_calls else "stop"
+
+    @classmethod
+    def from_wire(cls, path: Path, **kwargs: Any) -> Reply:
+        """A reply replaying a wire sample: a head of "name: value" lines ("status",
+        "content-type"; "#" lines are notes), a blank line, then the body as sent."""
+        head, _, body = path.read_bytes().partition(b"\n\n")
+        fields = {}
+        for line in head.decode().splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.partition(":")
+                fields[name.strip().lower()] = value.strip()
+        return cls(
+            raw=body,
+            status=int(fields.get("status", 200)),
+            content_type=fields.get("content-type", "text/event-stream"),
+            **kwargs,
+        )
 
     @classmethod
     def structured(cls, payload: Any, **kwargs: Any) -> Reply:
@@ -165,7 +186,9 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.wait_for is not None:
             reply.wait_for.wait(timeout=30)
         try:
-            if reply.status != 200:
+            if reply.raw is not None:
+                self._send_raw(reply)
+            elif reply.status != 200:
                 self._send_error(reply)
             elif body.get("stream"):
                 self._send_stream(reply, body)
@@ -217,6 +240,20 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.include_usage and (body.get("stream_options") or {}).get("include_usage"):
             self._event({**_chunk(model, {}), "choices": [], "usage": _usage(reply, body)})
         self._write(b"data: [DONE]" + reply.line_end * 2)
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _send_raw(self, reply: Reply) -> None:
+        self.reply = reply
+        self.send_response(reply.status)
+        self.send_header("content-type", reply.content_type)
+        self.send_header("transfer-encoding", "chunked")
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        time.sleep(reply.first_token_delay)
+        if reply.raw:
+            self._write(reply.raw)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 

@@ -49,7 +49,7 @@ async def test_repeated_500s_fail_clearly_after_the_retries(
     assert len([r for r in fake_upstream.requests if r.get("stream")]) == 3
     reply = await reply_of(conversation)
     assert reply.status == Message.Status.FAILED
-    assert reply.error == "The model server had an error."
+    assert reply.error == "The model server had an error. The server said: “boom”"
     assert await Message.objects.filter(conversation=conversation, content="hello?").aexists()
 
 

@@ -2,9 +2,11 @@
 budgets and rate limits, the response cache, the fallback chain."""
 
 import asyncio
+import inspect
 import threading
 from decimal import Decimal
 
+import openai
 import pytest
 
 from agents import gateway
@@ -405,3 +407,13 @@ async def test_first_token_timeout_is_apart_from_the_read_timeout_case_15(fake_u
     fake_upstream.default = Reply(stall_after=1, stall_seconds=1.0)
     events = await stream()
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == Reply().text
+
+
+def test_the_private_retry_hooks_the_client_overrides_still_exist():
+    """agents/gateway.py `_Client` overrides these private SDK methods; if the SDK
+    renames or reshapes them, the Retry-After cap silently stops working."""
+    base = openai.AsyncOpenAI
+    assert list(inspect.signature(base._should_retry).parameters) == ["self", "response"]
+    hook = inspect.signature(base._parse_retry_after_header)
+    assert list(hook.parameters) == ["self", "response_headers"]
+    assert gateway._Client._should_retry is not base._should_retry
