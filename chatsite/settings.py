@@ -200,12 +200,12 @@ LLM_DEMO_TOKEN_DELAY = env.float("LLM_DEMO_TOKEN_DELAY", default=0.02)
 # Gateway layers. Fallback: models tried in order after the asked one, only on errors
 # worth retrying elsewhere. A Retry-After longer than LLM_RETRY_AFTER_MAX fails fast.
 LLM_FALLBACK_MODELS = env.list("LLM_FALLBACK_MODELS", default=[])
+LLM_RETRY_AFTER_MAX = env.float("LLM_RETRY_AFTER_MAX", default=20.0)
 # Seeds for the model profiles staff edit in the admin (read when a profile is first
 # needed): local models whose calls cost nothing, and other names a model is asked or
 # reported by ("fast=gpt-4o-mini,prod-4o=gpt-4o": a LiteLLM alias, an Azure deployment).
 LLM_FREE_MODELS = env.list("LLM_FREE_MODELS", default=[])
 LLM_MODEL_ALIASES = env.dict("LLM_MODEL_ALIASES", default={})
-LLM_RETRY_AFTER_MAX = env.float("LLM_RETRY_AFTER_MAX", default=20.0)
 # Spend: a monthly budget per user in USD (per-user overrides in the admin).
 LLM_MONTHLY_BUDGET_USD = Decimal(env.str("LLM_MONTHLY_BUDGET_USD", default="10.00"))
 # A call reserves its prompt plus this many answer tokens against the budget until its
