@@ -78,3 +78,13 @@ def test_password_reset_mail_is_throttled_case_14(client, make_user, settings, m
     ]
     assert len(mailoutbox) == 3
     assert statuses[:3] == [302, 302, 302] and set(statuses[3:]) == {429}
+
+
+@pytest.mark.django_db
+def test_pages_send_a_strict_content_security_policy_case_15(logged_in, conversation):
+    for url in ["/", conversation.get_absolute_url(), "/accounts/login/"]:
+        policy = logged_in.get(url)["Content-Security-Policy"]
+        directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+        assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+        assert directives["frame-ancestors"] == "'none'"
+        assert "unsafe" not in policy
