@@ -98,6 +98,7 @@ def start_server(tmp: Path, upstream_url: str | None, port: int | None = None) -
         "LLM_USER_RPM": "1000",
         # One account logs in, starts conversations and sends messages test after test.
         "LOGIN_RATE": "",
+        "LOGIN_RATE_PER_IP": "",
         "CHAT_MESSAGES_PER_MINUTE": "0",
         "CHAT_CONVERSATIONS_PER_MINUTE": "0",
     }
