@@ -95,20 +95,20 @@ def _factorial(number: Number) -> int:
     return math.factorial(number)
 
 
-def _sqrt(number: Number) -> float:
-    return _arithmetic(math.sqrt, number)
-
-
-def _arithmetic(function: Callable[..., Number], *arguments: Number) -> Number:
-    """Run one operation, its Python errors told in words."""
+def _arithmetic(function: Callable[..., Number], *arguments: Number, name: str = "") -> Number:
+    """Run one operation (the function `name` when it is one), its Python errors told
+    in words."""
     try:
         return function(*arguments)
+    except CalculationError:
+        raise
     except ZeroDivisionError:
         raise CalculationError("Division by zero.") from None
     except OverflowError:
         raise CalculationError("The result is too large.") from None
     except (TypeError, ValueError) as exc:
-        raise CalculationError(f"{getattr(function, '__name__', 'That')}: {exc}.") from None
+        reason = str(exc).rstrip(".")
+        raise CalculationError(f"{name}: {reason}." if name else f"{reason}.") from None
 
 
 def _binary(function: Callable[[Number, Number], Number]) -> Callable[[Number, Number], Number]:
@@ -129,7 +129,7 @@ _OPERATORS: dict[type[ast.AST], Callable[..., Number]] = {
 _FUNCTIONS: dict[str, Callable[..., Number]] = {
     "abs": abs,
     "round": _round,
-    "sqrt": _sqrt,
+    "sqrt": math.sqrt,
     "pow": _power,
     "factorial": _factorial,
     "min": min,
@@ -156,7 +156,7 @@ class _Arithmetic(simpleeval.SimpleEval):
         if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS:
             raise CalculationError(f"Only these functions are allowed: {', '.join(_FUNCTIONS)}.")
         arguments = [self._eval(argument) for argument in node.args]
-        return _arithmetic(_FUNCTIONS[node.func.id], *arguments)
+        return _arithmetic(_FUNCTIONS[node.func.id], *arguments, name=node.func.id)
 
     @staticmethod
     def _eval_constant(node: ast.Constant) -> Any:

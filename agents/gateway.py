@@ -517,7 +517,8 @@ async def parse(
     """
     call = Call(context or CallContext(), model, messages)
     async with _recorded(call):
-        await db.run(limits.check, call.context.user_id)
+        tokens = estimate_prompt_tokens(messages)
+        call.hold = await db.run(limits.check, call.context.user_id, model=model, tokens=tokens)
         return await _parse_once(messages, model, schema, call)
 
 

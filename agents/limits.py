@@ -113,6 +113,8 @@ def _reserve(user_id: int, units: int, left: Decimal) -> int:
     """Reserve `units` against what is `left` of the budget. The counter is shared, so of
     calls at once only those whose reservations fit go; a call alone always goes (a
     user's overshoot is one call at most). Returns the units reserved."""
+    if not units:
+        return 0
     key = f"llm:reserved:{user_id}"
     if not units:
         return 0  # nothing to reserve (the demo model, an unpriced model): no trip
@@ -125,7 +127,10 @@ def _reserve(user_id: int, units: int, left: Decimal) -> int:
         return 0
     if total > units and Decimal(total) / UNITS_PER_USD > left:
         _give_back(key, units)
-        raise _over_budget(monthly_budget(user_id))
+        raise Blocked(
+            "Your replies still running may use up this month's model budget "
+            f"(${left:.2f} left); try again when they have finished."
+        )
     return units
 
 
@@ -135,7 +140,7 @@ def release(hold: Hold, used_tokens: int | None = None) -> None:
     if hold.user_id is not None and hold.budget_units:
         _give_back(f"llm:reserved:{hold.user_id}", hold.budget_units)
         hold.budget_units = 0
-    unused = hold.tokens - (used_tokens or 0) if used_tokens is not None else 0
+    unused = 0 if used_tokens is None else hold.tokens - used_tokens
     if hold.window is not None and unused > 0:
         _give_back(f"llm:global-tpm:{hold.window}", unused)
         hold.tokens -= unused

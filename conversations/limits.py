@@ -10,6 +10,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django_ratelimit.core import get_usage
 
+from agents.errors import STORE_ERRORS
+
 
 def check_message_rate(user_id: int) -> None:
     """Count one message of the user's; `ValidationError` stating the limit past it."""
@@ -25,13 +27,20 @@ def check_conversation_rate(user_id: int) -> None:
 def _count(group: str, user_id: int, per_minute: int, what: str) -> None:
     if not per_minute:
         return
-    usage = get_usage(
-        None,
-        group=group,
-        key=lambda _group, _request: str(user_id),
-        rate=f"{per_minute}/m",
-        increment=True,
-    )
+    try:
+        usage = get_usage(
+            None,
+            group=group,
+            key=lambda _group, _request: str(user_id),
+            rate=f"{per_minute}/m",
+            increment=True,
+        )
+    except STORE_ERRORS as exc:
+        # Uncounted writes could flood the database: refuse until the store is back.
+        raise ValidationError(
+            "Limits cannot be checked right now (the server cannot reach its shared "
+            "store), so nothing was saved. Try again in a minute."
+        ) from exc
     if usage and usage["should_limit"]:
         raise ValidationError(
             f"Too many {what} (the limit is {per_minute} a minute). "

@@ -1,12 +1,17 @@
 """The site holds against misuse: foreign origins, formula injection, floods of writes
 and of guessed passwords."""
 
+import asyncio
+import threading
+
 import pytest
 from django.urls import reverse
 
+from agents.models import UsageRecord
 from conversations.models import Conversation, Message
 from conversations.services import create_conversation
 from tests.conftest import open_socket, receive_until
+from tests.fake_upstream import Reply
 
 
 @pytest.mark.django_db(transaction=True)
@@ -78,3 +83,36 @@ def test_password_reset_mail_is_throttled_case_14(client, make_user, settings, m
     ]
     assert len(mailoutbox) == 3
     assert statuses[:3] == [302, 302, 302] and set(statuses[3:]) == {429}
+
+
+@pytest.mark.django_db
+def test_pages_send_a_strict_content_security_policy_case_15(logged_in, conversation):
+    for url in ["/", conversation.get_absolute_url(), "/accounts/login/"]:
+        policy = logged_in.get(url)["Content-Security-Policy"]
+        directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+        assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+        assert directives["frame-ancestors"] == "'none'"
+        assert "unsafe" not in policy
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_deleting_a_conversation_mid_reply_keeps_its_usage_case_5(
+    fake_upstream, user, conversation
+):
+    answering = threading.Event()
+    fake_upstream.add(Reply(text="A reply nobody will read.", wait_for=answering))
+    kept_id, title = conversation.pk, conversation.title
+    socket, _ = await open_socket(user, kept_id)
+    await socket.send_json_to({"message": "Hello"})
+    while not fake_upstream.requests:
+        await asyncio.sleep(0.01)
+    await conversation.adelete()
+    answering.set()
+    for _ in range(200):
+        if await UsageRecord.objects.filter(conversation_ref=kept_id).aexists():
+            break
+        await asyncio.sleep(0.025)
+    await socket.disconnect()
+    row = await UsageRecord.objects.aget(conversation_ref=kept_id)
+    assert (row.user_id, row.conversation_id, row.conversation_title) == (user.pk, None, title)
+    assert row.outcome == "ok" and row.completion_tokens > 0

@@ -288,3 +288,18 @@ def test_payment_card_shows_what_is_paid_case_6_normalised_values(user):
 def describe(user, arguments: dict) -> str:
     """The payment card's summary of a make_payment call."""
     return tools.get_tool("make_payment").summary(ToolContext(user=user), arguments)
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("round(1, -10**7)", "round: at most 100 digits either way."),
+        ("sqrt(-1)", "sqrt: math domain error."),
+        ("min()", "min: min expected at least 1 argument, got 0."),
+        ("(-8)**(1/3)", "The result is not a real number."),
+    ],
+)
+def test_calculator_errors_read_as_one_sentence(expression, message):
+    with pytest.raises(CalculationError) as caught:
+        calculate(expression)
+    assert str(caught.value) == message

@@ -96,6 +96,11 @@ def start_server(tmp: Path, upstream_url: str | None, port: int | None = None) -
         "REDIS_URL": "",
         "LLM_CACHE_TTL": "0",
         "LLM_USER_RPM": "1000",
+        # One account logs in, starts conversations and sends messages test after test.
+        "LOGIN_RATE": "",
+        "LOGIN_RATE_PER_IP": "",
+        "CHAT_MESSAGES_PER_MINUTE": "0",
+        "CHAT_CONVERSATIONS_PER_MINUTE": "0",
     }
     server = LiveServer(f"http://127.0.0.1:{port}", None, env)  # type: ignore[arg-type]
     if not (tmp / "db.sqlite3").exists():
@@ -187,8 +192,11 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.set_default_timeout(15000)
+    refused: list[str] = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and refused.append(m.text))
     yield page
     context.close()
+    assert not refused, f"The page broke its Content-Security-Policy: {refused}"
 
 
 def log_in(page, server: LiveServer, username: str = "alice") -> None:

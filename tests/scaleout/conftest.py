@@ -138,6 +138,11 @@ def prepared_env(database_url: str, upstream_url: str, static_root: Path) -> dic
         "CHAT_CHECKPOINT_INTERVAL": "0.3",
         "CHAT_STALE_AFTER": "2",
         "STATIC_ROOT": str(static_root),
+        # One account logs in, starts conversations and sends messages many times over.
+        "LOGIN_RATE": "",
+        "LOGIN_RATE_PER_IP": "",
+        "CHAT_MESSAGES_PER_MINUTE": "0",
+        "CHAT_CONVERSATIONS_PER_MINUTE": "0",
     }
     manage = [sys.executable, "manage.py"]
     for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
