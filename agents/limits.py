@@ -114,10 +114,8 @@ def _reserve(user_id: int, units: int, left: Decimal) -> int:
     calls at once only those whose reservations fit go; a call alone always goes (a
     user's overshoot is one call at most). Returns the units reserved."""
     if not units:
-        return 0
-    key = f"llm:reserved:{user_id}"
-    if not units:
         return 0  # nothing to reserve (the demo model, an unpriced model): no trip
+    key = f"llm:reserved:{user_id}"
     try:
         total = _count(key, units, timeout=RESERVATION_TTL)
     except Blocked:
