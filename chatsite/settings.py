@@ -117,6 +117,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# See docs/deployment.md ("Channel layer capacity"): frames are dropped past it, never a
+# reply's own bookkeeping.
+CHANNEL_LAYER_CAPACITY = env.int("CHANNEL_LAYER_CAPACITY", default=2000)
+
 if REDIS_URL:
     from redis.asyncio.retry import Retry as AsyncRetry
     from redis.backoff import ExponentialBackoff
@@ -138,7 +142,10 @@ if REDIS_URL:
                         "health_check_interval": 2,
                         "retry": AsyncRetry(ExponentialBackoff(cap=1.0, base=0.05), 2),
                     }
-                ]
+                ],
+                # Messages waiting in one process's inbox (all its sockets and replies
+                # share it) before a send is refused and a group message is dropped.
+                "capacity": CHANNEL_LAYER_CAPACITY,
             },
         }
     }
@@ -251,6 +258,9 @@ CHAT_FRAME_TOKENS = env.int("CHAT_FRAME_TOKENS", default=8)
 CHAT_FRAME_MAX_WAIT = env.float("CHAT_FRAME_MAX_WAIT", default=0.15)
 CHAT_CHECKPOINT_INTERVAL = env.float("CHAT_CHECKPOINT_INTERVAL", default=1.5)
 CHAT_STALE_AFTER = env.float("CHAT_STALE_AFTER", default=10.0)
+# Characters a socket may be sent that its tab has not said it read; past it the socket
+# closes (the tab reconnects), so a client that stops reading costs bounded memory.
+CHAT_SOCKET_UNREAD_LIMIT = env.int("CHAT_SOCKET_UNREAD_LIMIT", default=1_000_000)
 # Each process sweeps for replies whose process died (every CHAT_STALE_AFTER / 2 s).
 CHAT_SWEEPER = env.bool("CHAT_SWEEPER", default=True)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=20000)

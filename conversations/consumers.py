@@ -7,6 +7,7 @@ from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.template.loader import render_to_string
@@ -14,6 +15,7 @@ from django.utils import timezone
 
 from accounts.middleware import display_zone
 from accounts.models import Profile
+from accounts.sessions import still_signed_in, user_group
 from chatsite import db
 from conversations import classification, live, services, turns
 from conversations.models import Conversation, Message, Summary, ToolConfirmation
@@ -23,6 +25,8 @@ logger = logging.getLogger(__name__)
 # Close codes sent before the handshake completes (the browser sees a refused socket).
 UNAUTHENTICATED = 4401
 NOT_FOUND = 4404
+# Sent when the tab has not read what it was sent (see static/js/acks.js); it reconnects.
+TOO_FAR_BEHIND = 4408
 # Sent after the handshake when the channel layer is down; the page reconnects after a
 # pause (chat.js). A server may only send 1000 or 3000-4999 itself.
 LIVE_UPDATES_UNAVAILABLE = 4503
@@ -31,6 +35,7 @@ LIVE_UPDATES_UNAVAILABLE = 4503
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     conversation: Conversation
     opened = False  # the handshake was accepted
+    unread = 0  # characters sent that the tab has not said it read
 
     async def __call__(self, scope, receive, send) -> None:
         # The ASGI entry point (public): the one place that sees an exception raised
@@ -62,6 +67,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if not await self._open():
             return
         await self.channel_layer.group_add(self.conversation.group_name, self.channel_name)
+        await self.channel_layer.group_add(user_group(self.scope["user"].pk), self.channel_name)
         await self.accept()
         self.opened = True
         # Live updates flow: the page clears any outage notice and, if it was cut off,
@@ -98,9 +104,27 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "conversation"):
             await live.leave(self.conversation.group_name, self.channel_name)
+            await live.leave(user_group(self.scope["user"].pk), self.channel_name)
+
+    async def _signed_in(self) -> bool:
+        """Whether the socket's session still counts; if not, the socket closes."""
+        session_key = self.scope["session"].session_key
+        if await db.run(still_signed_in, session_key, self.scope["user"].pk):
+            return True
+        await self.close(code=UNAUTHENTICATED)
+        return False
+
+    async def session_check(self, event: dict) -> None:
+        """Logout, a new password or a deactivation somewhere: check this session."""
+        await self._signed_in()
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict):
+            return
+        if content.get("action") == "ack":
+            self._acknowledged(content.get("read"))
+            return
+        if not await self._signed_in():
             return
         user, conversation_id = self.scope["user"], self.conversation.pk
         try:
@@ -225,15 +249,26 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     # Helpers.
 
     async def _send_html(self, template: str, **context: Any) -> None:
+        if self.unread > settings.CHAT_SOCKET_UNREAD_LIMIT:
+            return  # closing: this tab stopped reading
         # Times in frames show in the user's own zone, as on the page.
         with timezone.override(getattr(self, "zone", None)):
             html = render_to_string(template, context)
+        self.unread += len(html)
+        if self.unread > settings.CHAT_SOCKET_UNREAD_LIMIT:
+            logger.info("Closing a socket whose tab stopped reading (%s unread)", self.unread)
+            await self.close(code=TOO_FAR_BEHIND)
+            return
         await self.send(text_data=html)
+
+    def _acknowledged(self, read: object) -> None:
+        if isinstance(read, int) and read > 0:
+            self.unread = max(0, self.unread - read)
 
     async def _catch_up(self) -> None:
         """A tab that (re)connects mid-reply gets the text so far, then live deltas."""
         if await db.run(self.conversation.messages.streaming().exists):
-            await turns.resync(self.conversation)
+            await turns.resync(self.conversation, self.channel_name)
 
 
 def _conversation_and_zone(user, conversation_id: int):

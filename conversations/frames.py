@@ -26,7 +26,8 @@ class FrameBatcher:
     parts: list[str] = field(default_factory=list)
     sent: int = 0  # how many of `parts` have gone out
     oldest_waiting: float = 0.0  # when the oldest delta not yet sent arrived
-    snapshot_wanted: bool = False  # a tab (re)connected: send the whole text once
+    # Sockets that (re)connected mid-reply: each gets the whole text once, alone.
+    snapshot_to: set[str] = field(default_factory=set)
 
     @property
     def text(self) -> str:
@@ -45,7 +46,7 @@ class FrameBatcher:
 
     def due(self, now: float) -> bool:
         """Whether a frame should go out now."""
-        if self.snapshot_wanted:
+        if self.snapshot_to:
             return True
         if not self.waiting:
             return False
@@ -59,12 +60,12 @@ class FrameBatcher:
         self.sent = len(self.parts)
         return delta
 
-    def take_snapshot(self) -> str:
-        """The whole text, for a tab that has just connected; counts everything as sent."""
-        self.snapshot_wanted = False
-        self.sent = len(self.parts)
-        return self.text
+    def take_snapshot(self) -> tuple[set[str], str]:
+        """The sockets waiting for the whole text, and that text. Send the group what it
+        has not been sent (`take`) first, so that no socket gets a piece twice."""
+        channels, self.snapshot_to = self.snapshot_to, set()
+        return channels, self.text
 
     def restart(self) -> None:
         """A new message of the same turn starts empty."""
-        self.parts, self.sent, self.snapshot_wanted = [], 0, False
+        self.parts, self.sent, self.snapshot_to = [], 0, set()

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
 from agents.errors import STORE_ERRORS
@@ -32,6 +33,12 @@ async def broadcast(group: str, event: dict[str, Any]) -> bool:
     return await _try(layer.group_send(group, event), f"{event['type']} to {group}")
 
 
+async def send_to(channel: str, event: dict[str, Any]) -> bool:
+    """Send `event` to one channel (one socket); False when it could not go."""
+    layer = get_channel_layer()
+    return await _try(layer.send(channel, event), f"{event['type']} to one socket")
+
+
 async def join(group: str, channel: str) -> bool:
     return await _try(get_channel_layer().group_add(group, channel), f"joining {group}")
 
@@ -43,7 +50,7 @@ async def leave(group: str, channel: str) -> bool:
 async def _try(operation: Awaitable[Any], what: str) -> bool:
     try:
         await operation
-    except LAYER_ERRORS as exc:
+    except (*LAYER_ERRORS, ChannelFull) as exc:
         _failed(what, exc)
         return False
     _succeeded()

@@ -50,6 +50,9 @@ logger = logging.getLogger(__name__)
 # How long a reply waits for its control listener to end before cancelling it.
 CONTROL_CLOSE_TIMEOUT = 5.0
 
+# How often a reply tries to reach its own listener through a full inbox (about 3 s).
+CONTROL_SEND_ATTEMPTS = 6
+
 # How often a reply's control listener retries while the channel layer is down.
 LAYER_RETRY_INTERVAL = 1.0
 
@@ -191,7 +194,12 @@ class ReplyRun:
                 helper.cancel()
             await self._close_control(control, listener)
         state = TurnState.WAITING if end.waiting else TurnState.DONE
-        await self._finish(status, end.notice, state)
+        try:
+            await self._finish(status, end.notice, state)
+        except Exception:
+            # The database is the truth: a reply it could not write ends as interrupted
+            # (the sweeper marks it) with its last checkpoint; the task still ends.
+            logger.exception("Could not write the end of reply %s", self.reply.pk)
         self._move(Phase.DONE)
 
     def _context(self) -> CallContext:
@@ -274,11 +282,19 @@ class ReplyRun:
             self.wake.clear()
             if not self.batcher.due(time.monotonic()):
                 continue
-            if self.batcher.snapshot_wanted:
-                await self._send("turn.snapshot", text=self.batcher.take_snapshot())
-            else:
+            if self.batcher.waiting:
                 await self._send("turn.delta", text=self.batcher.take(), **self._progress())
+            if self.batcher.snapshot_to:
+                await self._send_snapshots()
             await asyncio.sleep(self.options.frames.interval)
+
+    async def _send_snapshots(self) -> None:
+        """The text so far to each socket that asked, and to it alone: a reconnect
+        costs one copy of the text, not one per open tab."""
+        channels, text = self.batcher.take_snapshot()
+        event = {"type": "turn.snapshot", "turn": self.turn_id, "message_id": self.reply.pk}
+        for channel in channels:
+            await live.send_to(channel, {**event, "text": text})
 
     def _progress(self) -> dict[str, Any]:
         tokens = len(self.batcher.parts)
@@ -301,20 +317,31 @@ class ReplyRun:
             if message["type"] == "reply.stop":
                 self._move(Phase.STOPPING)
                 task.cancel()
-            elif message["type"] == "reply.sync":
-                self.batcher.snapshot_wanted = True
+            elif message["type"] == "reply.sync" and message.get("reply_to"):
+                self.batcher.snapshot_to.add(message["reply_to"])
                 self.wake.set()
 
     async def _close_control(self, channel: str, listener: asyncio.Task) -> None:
         """End the listener by a message, not by cancelling it: with channels-redis, a
         receive cancelled mid-read can drop a message meant for another consumer of this
-        process (such as a tab's confirmation card)."""
+        process (such as a tab's confirmation card). A full inbox is waited out for a
+        moment; only a layer that stays down or full makes it a cancel."""
         try:
-            await self.layer.send(channel, {"type": "reply.done"})
+            await self._send_to_self(channel, {"type": "reply.done"})
             await asyncio.wait_for(asyncio.shield(listener), CONTROL_CLOSE_TIMEOUT)
         except (*live.LAYER_ERRORS, ChannelFull, TimeoutError):
-            listener.cancel()  # the layer is down or full: nothing is left to drop
+            listener.cancel()
         await live.leave(self.conversation.control_group_name, channel)
+
+    async def _send_to_self(self, channel: str, message: dict) -> None:
+        for attempt in range(CONTROL_SEND_ATTEMPTS):
+            try:
+                await self.layer.send(channel, message)
+                return
+            except ChannelFull:
+                if attempt == CONTROL_SEND_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.05 * 2**attempt)  # the process's consumers drain it
 
     async def _checkpoint(self) -> None:
         """Save the text so far now and then; the write also serves as a heartbeat."""

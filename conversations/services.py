@@ -17,6 +17,7 @@ from conversations import limits, summaries
 from conversations.models import TITLE_MAX_CHARS, Conversation, Message, ToolConfirmation
 
 TITLE_LENGTH = 60
+CARD_WITHDRAWN = "The conversation changed before anyone decided; it was not carried out."
 
 
 def get_conversation_for_user(user, conversation_id: int) -> Conversation:
@@ -72,9 +73,20 @@ def clear_history(user, conversation_id: int) -> Conversation:
     if conversation.messages.streaming().exists():
         raise ValidationError("Stop the reply before clearing the history.")
     with transaction.atomic():
+        withdraw_cards(conversation)
         conversation.summaries.all().delete()
         conversation.messages.all().delete()
     return conversation
+
+
+def withdraw_cards(conversation: Conversation) -> int:
+    """Expire every card still waiting in the conversation: what it asked about is gone
+    (an edit, a regenerate or a cleared history), so no click may run it any more."""
+    return (
+        ToolConfirmation.objects.pending()
+        .filter(conversation=conversation)
+        .update(status=ToolConfirmation.Status.EXPIRED, result=CARD_WITHDRAWN)
+    )
 
 
 @dataclass(frozen=True)

@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from django.db.models.signals import pre_delete
+from asgiref.sync import async_to_sync
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_out
+from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver
 
+from accounts.sessions import user_group
 from agents.models import remember_deleted_conversation
+from conversations import live
 from conversations.models import Conversation
+from conversations.replies import spawn
 
 
 @receiver(pre_delete, sender=Conversation)
 def keep_title_for_usage(sender: type[Conversation], instance: Conversation, **kwargs: Any) -> None:
     """Calls of a conversation deleted mid-reply still record which one they served."""
     remember_deleted_conversation(instance.pk, instance.title)
+
+
+@receiver(user_logged_out)
+def close_sockets_on_logout(sender: type, user: Any, **kwargs: Any) -> None:
+    """The user's open sockets check their session again (a logged-out one closes)."""
+    if user is not None:
+        _tell_sockets(user.pk)
+
+
+@receiver(post_save, sender=get_user_model())
+def close_sockets_on_account_change(sender: type, instance: Any, **kwargs: Any) -> None:
+    """A new password or a deactivation ends sessions: their sockets close too."""
+    if set(kwargs.get("update_fields") or ()) != {"last_login"}:
+        _tell_sockets(instance.pk)
+
+
+def _tell_sockets(user_id: int) -> None:
+    event = {"type": "session.check"}
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # sync code, as in a view or the admin: the usual case
+        async_to_sync(live.broadcast)(user_group(user_id), event)
+    else:  # saved from async code on the loop's own thread
+        spawn(live.broadcast(user_group(user_id), event))

@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 
 YES = {"yes", "y", "confirm", "ok", "okay"}
 NO = {"no", "n", "cancel"}
-CARD_WITHDRAWN = "The conversation changed before anyone decided; it was not carried out."
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,19 +144,9 @@ def _record_restart(user, conversation_id: int, message_id: object, text: str | 
     restart = editing.restart_turn(
         user, conversation_id, message_id=editing.optional_id(message_id), text=text
     )
-    withdraw_cards(restart.conversation)
+    services.withdraw_cards(restart.conversation)
     history = services.prompt_messages(restart.conversation, before_id=restart.reply.pk)
     return restart, history
-
-
-def withdraw_cards(conversation: Conversation) -> int:
-    """Expire every card still waiting in the conversation: what it asked about is gone
-    (an edit, a regenerate or a cleared history), so no click may run it any more."""
-    return (
-        ToolConfirmation.objects.pending()
-        .filter(conversation=conversation)
-        .update(status=ToolConfirmation.Status.EXPIRED, result=CARD_WITHDRAWN)
-    )
 
 
 # Pausing and resuming: the owner's decision on a sensitive action.
@@ -256,9 +245,11 @@ async def stop(user, conversation_id: int) -> None:
         raise ValidationError("Stop did not reach the reply: live updates are unavailable.")
 
 
-async def resync(conversation: Conversation) -> None:
-    """Ask the running reply to send its text so far (a tab has just connected)."""
-    await live.broadcast(conversation.control_group_name, {"type": "reply.sync"})
+async def resync(conversation: Conversation, channel: str) -> None:
+    """Ask the running reply to send its text so far to the socket `channel` alone (a
+    tab has just connected)."""
+    event = {"type": "reply.sync", "reply_to": channel}
+    await live.broadcast(conversation.control_group_name, event)
 
 
 # Recovering replies whose process died: one sweeper per process, nothing in the tabs.

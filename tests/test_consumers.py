@@ -1,5 +1,7 @@
 """The conversation websocket, against the real ASGI stack and the wire fake."""
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -182,3 +184,48 @@ async def test_demo_model_answers_with_no_key(user, settings):
     assert conversation.model == "demo"
     assert "Demo model (offline)" in final
     assert "<pre><code" in final
+
+
+async def test_a_reconnecting_tab_gets_the_text_once_and_other_tabs_none_case_9(
+    fake_upstream, user, conversation
+):
+    fake_upstream.add(Reply(tokens=[f"t{i} " for i in range(40)], token_delay=0.03))
+    staying, _ = await open_socket(user, conversation.pk)
+    await staying.send_json_to({"message": "long one"})
+    await receive_until(staying, "t3 ")
+    for _ in range(3):  # a flaky connection reconnects three times
+        again, _ = await open_socket(user, conversation.pk)
+        assert "t0 t1 t2 t3 " in (await receive_until(again, 'hx-swap-oob="innerHTML"'))[-1]
+        await again.disconnect()
+    frames = await receive_until(staying, "message--assistant message--complete")
+    await staying.disconnect()
+
+    assert not [f for f in frames if 'hx-swap-oob="innerHTML"' in f and "t0 t1" in f]
+    assert "t39" in finished_frame(frames)
+
+
+async def test_a_tab_that_stops_reading_is_dropped_and_the_reply_goes_on_case_9(
+    fake_upstream, user, conversation, settings
+):
+    settings.CHAT_SOCKET_UNREAD_LIMIT = 8000
+    fake_upstream.add(Reply(tokens=[f"word{i} " for i in range(300)], token_delay=0.002))
+    reader, _ = await open_socket(user, conversation.pk)
+    silent, _ = await open_socket(user, conversation.pk)  # never says it read anything
+    await reader.send_json_to({"message": "a long answer please"})
+
+    frames: list[str] = []
+    async with asyncio.timeout(20):
+        while not frames or "message--assistant message--complete" not in frames[-1]:
+            frames.append(await reader.receive_from(timeout=10))
+            await reader.send_json_to({"action": "ack", "read": len(frames[-1])})
+    closed = None
+    while closed is None:
+        output = await silent.receive_output(timeout=5)
+        if output["type"] == "websocket.close":
+            closed = output["code"]
+    await reader.disconnect()
+
+    assert closed == 4408
+    assert "word299" in finished_frame(frames)
+    reply = await Message.objects.aget(conversation=conversation, role="assistant")
+    assert reply.status == Message.Status.COMPLETE

@@ -24,13 +24,15 @@ def test_later_deltas_wait_for_enough_tokens_or_enough_time():
     assert batcher.take() == "bcd" and batcher.waiting == 0
 
 
-def test_a_snapshot_sends_the_whole_text_once_and_a_restart_empties_it():
+def test_a_snapshot_goes_once_to_each_socket_that_asked_and_a_restart_empties_it():
     batcher = FrameBatcher(POLICY)
-    for part in ("one ", "two"):
-        batcher.add(part, now=0.0)
-    batcher.snapshot_wanted = True
+    batcher.add("one ", now=0.0)
+    batcher.take()
+    batcher.add("two", now=0.0)
+    batcher.snapshot_to |= {"tab-a", "tab-b"}
     assert batcher.due(now=0.0)
-    assert batcher.take_snapshot() == "one two"
-    assert not batcher.due(now=5.0)
+    assert batcher.take() == "two"  # the group first, so no tab gets a piece twice
+    assert batcher.take_snapshot() == ({"tab-a", "tab-b"}, "one two")
+    assert not batcher.due(now=5.0) and batcher.take_snapshot() == (set(), "one two")
     batcher.restart()
-    assert (batcher.text, batcher.sent) == ("", 0)
+    assert (batcher.text, batcher.sent, batcher.snapshot_to) == ("", 0, set())

@@ -37,7 +37,7 @@
   // A socket is back when the server says live updates flow (its first frame then
   // carries data-live="ok"), not when it opens: with Redis down, it opens only to say
   // why it closes.
-  var RECONNECTING_CODES = [1006, 1011, 1012, 1013];
+  var RECONNECTING_CODES = [1006, 1011, 1012, 1013, 4408];
   var LIVE_UPDATES_UNAVAILABLE = 4503;
   var lostConnection = false;
   var retries = 0;

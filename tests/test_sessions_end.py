@@ -1,0 +1,74 @@
+"""An open websocket stops working when its session ends: logout, a new password or a
+deactivation close it, and every message re-checks the session first."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from conversations.models import Message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+UNAUTHENTICATED = 4401
+
+
+async def signed_in_socket(user, conversation) -> tuple[WebsocketCommunicator, Client]:
+    from chatsite.asgi import application
+
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver")]
+    socket = WebsocketCommunicator(
+        application,
+        f"/ws/conversations/{conversation.pk}/",
+        headers=[*headers, (b"cookie", cookie.encode())],
+    )
+    connected, _ = await socket.connect()
+    assert connected
+    assert 'data-live="ok"' in await socket.receive_from()
+    return socket, client
+
+
+async def closed_with(socket: WebsocketCommunicator) -> int | None:
+    while True:
+        output = await socket.receive_output(timeout=5)
+        if output["type"] == "websocket.close":
+            return output.get("code")
+
+
+async def test_logging_out_closes_the_open_socket(user, conversation):
+    socket, client = await signed_in_socket(user, conversation)
+    await sync_to_async(client.post)("/accounts/logout/")
+    assert await closed_with(socket) == UNAUTHENTICATED
+
+
+async def test_a_new_password_closes_the_open_socket(user, conversation):
+    socket, _ = await signed_in_socket(user, conversation)
+
+    def change_password() -> None:
+        user.set_password("a-brand-new-password-42")
+        user.save()
+
+    await sync_to_async(change_password)()
+    assert await closed_with(socket) == UNAUTHENTICATED
+
+
+async def test_deactivation_closes_the_open_socket(user, conversation):
+    socket, _ = await signed_in_socket(user, conversation)
+    user.is_active = False
+    await sync_to_async(user.save)()
+    assert await closed_with(socket) == UNAUTHENTICATED
+
+
+async def test_each_message_rechecks_the_session_first(user, conversation, fake_upstream):
+    socket, _ = await signed_in_socket(user, conversation)
+    # Deactivated without any signal (a bulk update): only the re-check can notice.
+    await get_user_model().objects.filter(pk=user.pk).aupdate(is_active=False)
+    await socket.send_json_to({"message": "still here?"})
+    assert await closed_with(socket) == UNAUTHENTICATED
+    assert not await Message.objects.filter(content="still here?").aexists()
+    assert fake_upstream.requests == []
