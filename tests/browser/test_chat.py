@@ -4,7 +4,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import log_in, new_conversation, screenshot
+from tests.browser.conftest import log_in, new_conversation, open_menu, screenshot
 from tests.fake_upstream import Reply
 
 
@@ -155,18 +155,19 @@ def test_rename_clear_and_delete_asks_first(page, daphne_server, upstream):
     # header; let it land before working in it.
     expect(page.locator("#conversation-title")).not_to_have_text("Something to delete")
     expect(page.locator("#classification")).not_to_contain_text("Classifying")
-    page.get_by_text("Conversation actions").click()
+    open_menu(page, "Conversation actions")
     page.get_by_label("Title").fill("Renamed here")
     page.get_by_role("button", name="Rename").click()
     expect(page.locator("#conversation-header h1")).to_have_text("Renamed here")
 
     page.once("dialog", lambda dialog: dialog.dismiss())
-    page.get_by_text("Conversation actions").click()
+    open_menu(page, "Conversation actions")
     page.get_by_role("button", name="Delete conversation").click()
     page.wait_for_timeout(300)
     expect(page.locator("#conversation-header h1")).to_have_text("Renamed here")
 
     page.once("dialog", lambda dialog: dialog.accept())
+    open_menu(page, "Conversation actions")
     page.get_by_role("button", name="Delete conversation").click()
     page.wait_for_url(f"{daphne_server.url}/")
     expect(page.get_by_role("navigation", name="Your conversations")).not_to_contain_text(
