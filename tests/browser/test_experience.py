@@ -225,7 +225,7 @@ def test_dark_theme_follows_the_system_setting(browser, daphne_server, upstream)
         page = context.new_page()
         log_in(page, daphne_server)
         colors[scheme] = page.evaluate("getComputedStyle(document.body).backgroundColor")
-        screenshot(page, f"index-desktop-{scheme}")
+        screenshot(page, f"theme-index-desktop-{scheme}")
         context.close()
     assert colors["light"] == "rgb(255, 255, 255)"
     assert colors["dark"] != colors["light"]
