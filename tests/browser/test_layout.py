@@ -87,6 +87,10 @@ def site(browser, demo_server):
     page.get_by_role("button", name="Rename").click()
     expect(page.locator("#conversation-title")).to_have_text(LONG_TITLE)
     conversation = page.url.removeprefix(demo_server.url)
+    page.goto(f"{demo_server.url}/settings/tokens/")
+    page.get_by_label("Name", exact=True).fill("a laptop script with a long name")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_label("New token")).to_be_visible()
     state = context.storage_state()
     context.close()
     pages = {
@@ -318,3 +322,17 @@ def test_password_is_not_needed_twice(page, demo_server):
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{demo_server.url}/")
     expect(page.get_by_role("heading", level=1)).to_have_text("What can I help with?")
+
+
+def test_a_new_token_stands_apart_from_the_name_field_on_a_phone(browser, demo_server, site):
+    page = open_page(browser, demo_server, site, "phone")
+    page.goto(f"{demo_server.url}/settings/tokens/")
+    page.get_by_label("Name", exact=True).fill("phone")
+    page.get_by_role("button", name="Create token").click()
+    token = page.get_by_label("New token").bounding_box()
+    label = page.locator("label[for=token-name]").bounding_box()
+    assert label["y"] >= token["y"] + token["height"] + 16
+    expect(page.get_by_role("button", name="Revoke phone")).to_be_visible()
+    assert not scrolls_sideways(page)
+    screenshot(page, "tokens-created-phone-light")
+    page.context.close()
