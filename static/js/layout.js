@@ -23,6 +23,9 @@
     if (PHONE.matches) {
       aside.classList.toggle("is-open", show);
       if (backdrop()) backdrop().hidden = !show;
+      // While the sidebar covers the page, the page behind it is out of reach.
+      var main = document.getElementById("main");
+      if (main) main.inert = show;
       if (show) {
         var first = aside.querySelector("a[aria-current], button, a, input");
         if (first) first.focus();
@@ -104,6 +107,7 @@
   PHONE.addEventListener("change", function () {
     if (sidebar()) sidebar().classList.remove("is-open");
     if (backdrop()) backdrop().hidden = true;
+    if (document.getElementById("main")) document.getElementById("main").inert = false;
     syncToggle();
   });
 

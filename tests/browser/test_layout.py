@@ -159,11 +159,13 @@ def test_on_a_phone_the_sidebar_opens_from_the_menu_button_and_closes_again(
     expect(sidebar).to_be_visible()
     expect(toggle).to_have_attribute("aria-expanded", "true")
     expect(sidebar.get_by_role("link", name=LONG_TITLE)).to_have_attribute("aria-current", "page")
+    assert page.locator("#main").evaluate("el => el.inert")  # the chat behind is out of reach
     assert not scrolls_sideways(page)
     screenshot(page, "sidebar-open-phone-light")
     page.keyboard.press("Escape")
     expect(sidebar).to_be_hidden()
     expect(toggle).to_be_focused()
+    assert not page.locator("#main").evaluate("el => el.inert")
 
     toggle.click()
     page.get_by_role("button", name="Close conversations").click()
