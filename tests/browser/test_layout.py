@@ -338,3 +338,17 @@ def test_a_new_token_stands_apart_from_the_name_field_on_a_phone(browser, demo_s
     assert not scrolls_sideways(page)
     screenshot(page, "tokens-created-phone-light")
     page.context.close()
+
+
+def test_the_composer_grows_with_its_text_and_stays_in_view(browser, demo_server, site):
+    page = open_page(browser, demo_server, site, "phone")
+    page.goto(demo_server.url + site["conversation"])
+    box = page.get_by_label("Message", exact=True)
+    one_line = box.bounding_box()["height"]
+    box.fill("first line\nsecond line\nthird line\nfourth line")
+    grown = box.bounding_box()
+    assert grown["height"] > one_line * 2
+    assert grown["y"] + grown["height"] <= 844
+    box.fill("\n".join(f"line {i}" for i in range(60)))
+    assert box.bounding_box()["height"] <= 844 * 0.4 + 2  # then it scrolls inside
+    page.context.close()
