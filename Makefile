@@ -1,5 +1,6 @@
 # The two commands the README starts with: `make run` and `make test`.
 PYTHON ?= python3
+PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 
@@ -13,13 +14,14 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-# Runs the app at http://127.0.0.1:8000 on the embedded defaults (SQLite, in-memory
-# channel layer, demo model), creating a local login on an empty database.
+# Runs the app at http://127.0.0.1:$(PORT) (8000 unless `make run PORT=8001`) on the
+# embedded defaults (SQLite, in-memory channel layer, demo model), creating a local
+# login on an empty database; how to log in is printed last, boxed.
 run: $(VENV)/.installed
-	DEBUG=true $(BIN)/python manage.py migrate --noinput
-	DEBUG=true $(BIN)/python manage.py recover_replies --all
-	DEBUG=true $(BIN)/python manage.py ensure_local_login
-	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:8000
+	@DEBUG=true $(BIN)/python manage.py migrate --noinput --verbosity 0
+	@DEBUG=true $(BIN)/python manage.py recover_replies --all
+	@DEBUG=true $(BIN)/python manage.py ensure_local_login --url http://127.0.0.1:$(PORT)/
+	@DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
@@ -187,6 +188,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
             "title": "Usage per user",
             "opts": self.model._meta,
             "rows": reports.per_user(),
+            "usage_zone": settings.TIME_ZONE,
         }
         return TemplateResponse(request, "admin/agents/usage_per_user.html", context)
 
@@ -197,6 +199,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
             "title": f"Usage of {person.get_username()}",
             "opts": self.model._meta,
             "person": person,
+            "usage_zone": settings.TIME_ZONE,
             **reports.for_one_user(person),
         }
         return TemplateResponse(request, "admin/agents/usage_user.html", context)

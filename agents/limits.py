@@ -60,7 +60,7 @@ def monthly_budget(user_id: int) -> Decimal:
 
 def spent_this_month(user_id: int) -> Decimal:
     """What the user's calls cost since the 1st, from the per-day rollup."""
-    month = timezone.localdate().replace(day=1)
+    month = timezone.localdate(timezone=timezone.get_default_timezone()).replace(day=1)
     rows = UsageDay.objects.filter(user_id=user_id, day__gte=month)
     return rows.aggregate(total=Sum("cost"))["total"] or Decimal(0)
 
@@ -89,7 +89,7 @@ def check(user_id: int | None, *, model: str = "", tokens: int = 0) -> Hold:
 
 
 def _over_budget(budget: Decimal) -> Blocked:
-    resets = _next_month(timezone.localdate())
+    resets = _next_month(timezone.localdate(timezone=timezone.get_default_timezone()))
     return Blocked(
         f"You have used this month's model budget (${budget:.2f}). "
         f"It renews on {resets:%B} 1; staff can raise it."

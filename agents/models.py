@@ -284,7 +284,8 @@ class UsageDay(models.Model):
     @classmethod
     def add(cls, record: UsageRecord) -> None:
         """Count `record` in its day: an UPDATE, or the day's first row."""
-        day = timezone.localdate(record.created_at)
+        # One declared zone for every day, not whichever zone the request runs in.
+        day = timezone.localdate(record.created_at, timezone.get_default_timezone())
         amounts = {
             "requests": 1,
             "tokens": record.total_tokens,

@@ -1,10 +1,13 @@
 """Usage figures for staff, every one aggregated in SQL: totals from the per-day rollup
-(`UsageDay`), breakdowns and the latest calls from one user's `UsageRecord` rows."""
+(`UsageDay`), breakdowns and the latest calls from one user's `UsageRecord` rows.
+
+Days, "today" and "this month" are all in the site's declared zone (TIME_ZONE), the
+zone `UsageDay` rows are counted in, whatever zone the staff member reads them in."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -31,9 +34,14 @@ def _tokens() -> Coalesce:
     return Coalesce(Sum(F("prompt_tokens") + F("completion_tokens")), 0)
 
 
+def usage_today() -> date:
+    """Today in the zone usage days are counted in (see `UsageDay.add`)."""
+    return timezone.localdate(timezone=timezone.get_default_timezone())
+
+
 def _totals() -> dict[str, Any]:
     """The annotations of one row of the per-user page, over `UsageDay` rows."""
-    today = timezone.localdate()
+    today = usage_today()
     month = today.replace(day=1)
     return {
         "today_requests": _sum("requests", day=today),
@@ -74,27 +82,70 @@ def per_user() -> list[dict[str, Any]]:
     return _with_budgets(list(rows))
 
 
+# The chart's drawing area inside its 320x132 viewBox: room for the value axis on the
+# left and the day labels below.
+PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 44.0, 316.0, 8.0, 108.0
+
+
 @dataclass
 class Bar:
-    day: str
-    cost: Decimal
+    day: date
+    value: Decimal | int
     x: float
     y: float
     height: float
 
 
-def cost_per_day(user, days: int = CHART_DAYS) -> list[Bar]:
-    """The user's last `days` days of cost as bars for the server-rendered SVG chart."""
-    start = timezone.localdate() - timedelta(days=days - 1)
-    sums = dict(UsageDay.objects.filter(user=user, day__gte=start).values_list("day", "cost"))
-    peak = max(sums.values(), default=ZERO) or Decimal(1)
-    bars = []
-    for index in range(days):
-        day = start + timedelta(days=index)
-        cost = sums.get(day, ZERO)
-        height = float(cost / peak) * 100
-        bars.append(Bar(day.isoformat(), cost, index * 10 + 1, 100 - height, height))
-    return bars
+@dataclass
+class Chart:
+    """One measure per day as bars, with what the axes need; `empty` when all are zero."""
+
+    measure: str  # "requests", "tokens" or "cost"
+    title: str
+    bars: list[Bar]
+    peak: Decimal | int
+    width: float
+
+    @property
+    def empty(self) -> bool:
+        return not self.peak
+
+    @property
+    def half(self) -> Decimal | float:
+        return self.peak / 2
+
+    @property
+    def middle(self) -> Bar:
+        return self.bars[len(self.bars) // 2]
+
+
+CHARTS = (("requests", "Requests per day"), ("tokens", "Tokens per day"), ("cost", "Cost per day"))
+
+
+def per_day(user, days: int = CHART_DAYS) -> list[Chart]:
+    """The user's last `days` days of requests, tokens and cost, as bar charts drawn
+    by the server: with free models (the demo, a local server) the cost bars are all
+    zero, and the requests and tokens still show the use."""
+    start = usage_today() - timedelta(days=days - 1)
+    rows = UsageDay.objects.filter(user=user, day__gte=start).values("day", *dict(CHARTS))
+    by_day = {row["day"]: row for row in rows}
+    slot = (PLOT_RIGHT - PLOT_LEFT) / days
+    charts = []
+    for measure, title in CHARTS:
+        zero = ZERO if measure == "cost" else 0
+        values = [by_day.get(start + timedelta(i), {}).get(measure, zero) for i in range(days)]
+        peak = max(values, default=zero)
+        bars = [
+            _bar(start + timedelta(i), value, PLOT_LEFT + i * slot, peak)
+            for i, value in enumerate(values)
+        ]
+        charts.append(Chart(measure, title, bars, peak, round(slot * 0.75, 2)))
+    return charts
+
+
+def _bar(day: date, value: Decimal | int, x: float, peak: Decimal | int) -> Bar:
+    height = float(value / peak) * (PLOT_BOTTOM - PLOT_TOP) if peak else 0.0
+    return Bar(day, value, round(x, 2), PLOT_BOTTOM - height, height)
 
 
 def breakdown(records: QuerySet, field: str) -> list[dict[str, Any]]:
@@ -117,7 +168,7 @@ def for_one_user(user) -> dict[str, Any]:
     (row,) = _with_budgets([{"user_id": user.pk, **totals}])
     return {
         "totals": row,
-        "bars": cost_per_day(user),
+        "charts": per_day(user),
         "by_model": breakdown(records, "model_served"),
         "by_purpose": breakdown(records, "purpose"),
         "latest": records.select_related("conversation")[:LATEST],

@@ -43,10 +43,20 @@ def as_json(conversation: Conversation) -> str:
 
 
 def as_markdown(conversation: Conversation) -> str:
-    """The conversation as a Markdown document, one section per message."""
+    """The conversation as a Markdown document, one section per message that says
+    something: an assistant step that only called tools is told by the tool sections."""
+    messages = [m for m in conversation.messages.order_by("id") if not _only_tool_calls(m)]
     return render_to_string(
-        "conversations/export.md",
-        {"conversation": conversation, "chat_messages": conversation.messages.order_by("id")},
+        "conversations/export.md", {"conversation": conversation, "chat_messages": messages}
+    )
+
+
+def _only_tool_calls(message: Message) -> bool:
+    return bool(
+        message.role == Message.Role.ASSISTANT
+        and message.tool_calls
+        and not message.content.strip()
+        and not message.error
     )
 
 

@@ -22,6 +22,8 @@ from conversations.models import Conversation
 from conversations.search import search_conversations
 
 CONVERSATIONS_PER_PAGE = 20
+# The home page's composer hands its text to the new conversation's page under this key.
+FIRST_MESSAGES = "first_messages"
 
 
 def _sidebar(request: HttpRequest, current: Conversation | None = None) -> dict:
@@ -51,7 +53,7 @@ def _redirect(request: HttpRequest, to: str) -> HttpResponse:
 @login_required
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    context = _sidebar(request)
+    context = _sidebar(request) | {"max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS}
     if request.htmx and request.GET.get("page"):
         return render(request, "conversations/_sidebar.html#conversation-list", context)
     return render(request, "conversations/index.html", context)
@@ -60,10 +62,15 @@ def index(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def create(request: HttpRequest) -> HttpResponse:
+    """A new conversation; with `message` (the home page's composer) its page sends that
+    text as soon as it is connected, through the same socket as every other message."""
     form = ConversationForm(request.POST)
     try:
         if form.is_valid():
             conversation = services.create_conversation(request.user, **form.cleaned_data)
+            first = request.POST.get("message", "").strip()[: settings.CHAT_MAX_MESSAGE_CHARS]
+            if first:
+                request.session[FIRST_MESSAGES] = {str(conversation.pk): first}
             return _redirect(request, conversation.get_absolute_url())
     except ValidationError as exc:
         form.add_error(None, exc)
@@ -84,8 +91,18 @@ def detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
         "streaming": history.streaming,
         "conversation_cost": UsageRecord.objects.conversation_total(conversation.pk),
         "summary": conversation.summaries.current(),
+        "first_message": _pop_first_message(request, conversation),
     }
     return render(request, "conversations/detail.html", context)
+
+
+def _pop_first_message(request: HttpRequest, conversation: Conversation) -> str:
+    """The home page's text for this conversation, once, and only while it is empty."""
+    waiting = request.session.get(FIRST_MESSAGES, {})
+    text = waiting.pop(str(conversation.pk), "")
+    if text:
+        request.session[FIRST_MESSAGES] = waiting
+    return "" if conversation.messages.exists() else text
 
 
 @login_required
@@ -102,9 +119,11 @@ def rename(request: HttpRequest, conversation_id: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     if request.htmx:
-        return render(
-            request, "conversations/detail.html#conversation-header", {"conversation": conversation}
-        )
+        context = {
+            "conversation": conversation,
+            "conversation_cost": UsageRecord.objects.conversation_total(conversation.pk),
+        }
+        return render(request, "conversations/detail.html#conversation-header", context)
     return redirect(conversation)
 
 

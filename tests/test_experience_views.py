@@ -48,7 +48,7 @@ def test_messages_offer_copy_and_the_last_turn_offers_regenerate_and_edit(logged
     question = conversation.messages.create(role="user", content="Question?")
     conversation.messages.create(role="assistant", content="Answer.")
     page = logged_in.get(conversation.get_absolute_url()).content.decode()
-    assert page.count('class="copy-button"') == 2
+    assert page.count('aria-label="Copy text"') == 2
     assert '"action": "regenerate"' in page
     assert f'"action": "edit", "message_id": "{question.pk}"' in page
 

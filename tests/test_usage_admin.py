@@ -75,8 +75,9 @@ def test_staff_without_permission_to_view_usage_is_refused(make_user, usage):
 
 def test_drill_down_shows_chart_breakdowns_and_latest_records(staff, usage, user):
     page = staff.get(f"{PER_USER}{user.pk}/").content.decode()
-    assert page.count("<rect") == 30
-    assert 'height="100.00"' in page  # today's bar is the tallest
+    cost_chart = page[page.index('id="cost-per-day"') :].split("</svg>")[0]
+    assert cost_chart.count("<rect") == 30
+    assert 'height="100.00"' in cost_chart  # today's bar is the tallest
     by_model = page[page.index('id="usage-by-model"') :].split("</table>")[0]
     assert by_model.index("gpt-4-turbo") < by_model.index("gpt-4o<")  # biggest cost first
     by_purpose = page[page.index('id="usage-by-purpose"') :].split("</table>")[0]
@@ -119,3 +120,51 @@ def test_usage_csv_defuses_formulas_from_upstream_text_case_12(staff, user, make
     cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
     assert "'=cmd|' /C calc'!A0" in cells and "'=HYPERLINK(1)" in cells
     assert not any(cell.startswith(("=", "@", "+")) for cell in cells)
+
+
+def test_the_admin_index_links_to_usage_per_user(staff):
+    page = staff.get("/admin/").content.decode()
+    assert f'href="{PER_USER}"' in page
+
+
+def test_free_calls_still_chart_requests_and_tokens_and_say_why_cost_is_empty(staff, user):
+    for tokens in (100, 300):
+        UsageRecord.objects.create(
+            user=user, purpose="chat", model_requested="demo", model_served="demo",
+            prompt_tokens=tokens, completion_tokens=0, cost=Decimal(0),
+        )  # fmt: skip
+    page = staff.get(f"{PER_USER}{user.pk}/").content.decode()
+    requests = page[page.index('id="requests-per-day"') :].split("</svg>")[0]
+    tokens = page[page.index('id="tokens-per-day"') :].split("</svg>")[0]
+    assert 'height="100.00"' in requests and ">2</text>" in requests  # peak on the axis
+    assert 'height="100.00"' in tokens and ">400</text>" in tokens
+    assert 'id="cost-per-day"' not in page
+    assert "every call was free" in page
+    assert "Day (UTC)" in requests
+
+
+def test_no_calls_show_an_empty_state_instead_of_blank_charts(staff, user):
+    page = staff.get(f"{PER_USER}{user.pk}/").content.decode()
+    assert "<svg" not in page.split('id="usage-by-model"')[0].split("Per day")[1]
+    assert "No requests in these days." in page and "No tokens in these days." in page
+
+
+def test_today_is_the_declared_zones_day_whatever_the_viewers_zone(staff, user, settings):
+    """A staff member whose own zone is already on another date still sees today's calls."""
+    from accounts.models import Profile
+
+    settings.TIME_ZONE = "UTC"
+    UsageRecord.objects.create(
+        user=user, purpose="chat", model_requested="demo", model_served="demo",
+        prompt_tokens=10, completion_tokens=0, cost=Decimal(0),
+    )  # fmt: skip
+    # UTC+14 is on tomorrow's date from noon UTC on, UTC-12 on yesterday's before noon.
+    other_date = "Etc/GMT-14" if timezone.now().hour >= 12 else "Etc/GMT+12"
+    boss = Profile.objects.for_user(staff.get("/admin/").wsgi_request.user)
+    boss.time_zone = other_date
+    boss.save()
+    page = staff.get(PER_USER).content.decode()
+    assert "Today (UTC)" in page
+    row = page[page.index(f'/per-user/{user.pk}/">alice') :].split("</tr>")[0]
+    cells = [c.split("</td>")[0] for c in row.split("<td>")[1:]]
+    assert cells[:2] == ["1", "10"]

@@ -8,6 +8,8 @@ from agents.gateway import model_label as _model_label
 from conversations.rendering import render_markdown
 from conversations.search import highlight_matches
 from conversations.tool_turns import pretty_arguments as _pretty_arguments
+from conversations.tool_views import ToolView
+from conversations.tool_views import tool_view as _tool_view
 
 register = template.Library()
 
@@ -46,3 +48,9 @@ def pretty_arguments(arguments: object) -> str:
 def highlight(text: str, query: str) -> SafeString:
     """`text` escaped, with the search `query` marked (see conversations.search)."""
     return highlight_matches(text, query)
+
+
+@register.simple_tag
+def tool_view(message) -> ToolView:
+    """`{% tool_view message as view %}`: how a tool message's result is shown."""
+    return _tool_view(message.tool_name, message.tool_arguments, message.content)

@@ -73,9 +73,18 @@
       text = copy ? copy.textContent.trim() : "";
     }
     navigator.clipboard.writeText(text).then(function () {
-      var label = button.textContent;
-      button.textContent = "Copied";
-      setTimeout(function () { button.textContent = label; }, 1500);
+      // Icon buttons say "Copied" through their name and tooltip, text buttons in text.
+      var attribute = button.hasAttribute("aria-label") ? "aria-label" : null;
+      var label = attribute ? button.getAttribute(attribute) : button.textContent;
+      var tip = button.dataset.tip;
+      if (attribute) button.setAttribute(attribute, "Copied");
+      else button.textContent = "Copied";
+      if (tip) button.dataset.tip = "Copied";
+      setTimeout(function () {
+        if (attribute) button.setAttribute(attribute, label);
+        else button.textContent = label;
+        if (tip) button.dataset.tip = tip;
+      }, 1500);
     });
   }
 

@@ -208,11 +208,19 @@ def log_in(page, server: LiveServer, username: str = "alice") -> None:
 
 
 def new_conversation(page) -> None:
-    page.get_by_role("button", name="New conversation").click()
+    button = page.get_by_role("button", name="New conversation")
+    if not button.is_visible():  # a phone: the sidebar is off-canvas until opened
+        page.get_by_role("button", name="Conversations", exact=True).click()
+    button.click()
     page.wait_for_url("**/conversations/*/")
     page.wait_for_function("() => document.querySelector('#message-input') !== null")
 
 
+def open_menu(scope, name: str) -> None:
+    """Open a menu (a <details> whose summary is an icon with a hidden name)."""
+    scope.locator("summary", has_text=name).first.click()
+
+
 def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True, animations="disabled")

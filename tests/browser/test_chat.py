@@ -4,7 +4,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import log_in, new_conversation, screenshot
+from tests.browser.conftest import log_in, new_conversation, open_menu, screenshot
 from tests.fake_upstream import Reply
 
 
@@ -108,12 +108,14 @@ def test_model_output_html_stays_inert_while_streaming_and_after_reload(
     expect(reply).to_have_class(re.compile("message--complete"))
     for check in (page,):
         assert check.evaluate("document.body.dataset.pwned") is None
-        assert reply.locator("img, script, svg").count() == 0
+        # In the model's text, that is: the message's own action icons are SVG.
+        assert reply.locator(".message__body").locator("img, script, svg").count() == 0
         assert page.locator("#composer").count() == 1
         expect(page.get_by_label("Message")).to_be_enabled()
     page.reload()
     reply = page.locator(".message--assistant").last
-    assert reply.locator("img, script, svg, a[href^='javascript'], a[href^='data']").count() == 0
+    body = reply.locator(".message__body")
+    assert body.locator("img, script, svg, a[href^='javascript'], a[href^='data']").count() == 0
     assert page.evaluate("document.body.dataset.pwned") is None
 
 
@@ -155,18 +157,19 @@ def test_rename_clear_and_delete_asks_first(page, daphne_server, upstream):
     # header; let it land before working in it.
     expect(page.locator("#conversation-title")).not_to_have_text("Something to delete")
     expect(page.locator("#classification")).not_to_contain_text("Classifying")
-    page.get_by_text("Conversation actions").click()
+    open_menu(page, "Conversation actions")
     page.get_by_label("Title").fill("Renamed here")
     page.get_by_role("button", name="Rename").click()
     expect(page.locator("#conversation-header h1")).to_have_text("Renamed here")
 
     page.once("dialog", lambda dialog: dialog.dismiss())
-    page.get_by_text("Conversation actions").click()
+    open_menu(page, "Conversation actions")
     page.get_by_role("button", name="Delete conversation").click()
     page.wait_for_timeout(300)
     expect(page.locator("#conversation-header h1")).to_have_text("Renamed here")
 
     page.once("dialog", lambda dialog: dialog.accept())
+    open_menu(page, "Conversation actions")
     page.get_by_role("button", name="Delete conversation").click()
     page.wait_for_url(f"{daphne_server.url}/")
     expect(page.get_by_role("navigation", name="Your conversations")).not_to_contain_text(

@@ -70,4 +70,6 @@ def test_page_reports_the_outage_and_catches_up_when_redis_returns(
     expect(reply).to_contain_text("w39")
     expect(reply).to_have_class("message message--assistant message--complete")
     expect(page.get_by_label("Message")).to_be_enabled()
-    expect(page.get_by_role("button", name="Stop")).to_be_disabled()
+    # Idle: the one composer button is Send; Stop is there, disabled and out of view.
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+    expect(page.locator(".composer__stop")).to_be_disabled()

@@ -4,7 +4,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import log_in, new_conversation, screenshot
+from tests.browser.conftest import log_in, new_conversation, open_menu, screenshot
 from tests.browser.test_chat import send
 from tests.fake_upstream import Reply
 
@@ -29,6 +29,7 @@ def test_extract_contacts_from_a_message_and_see_them_on_the_contacts_page(
     expect(page.locator("#classification")).to_contain_text("General · 70%")
 
     message = page.locator(".message--user").last
+    open_menu(message, "More actions")
     message.get_by_role("button", name="Extract contacts").click()
     expect(message.get_by_role("status")).to_contain_text("Found 1 contact: 1 new")
     message.get_by_role("link", name="Open Contacts").click()

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import (
     log_in,
     new_conversation,
+    open_menu,
     screenshot,
     start_server,
     stop_server,
@@ -28,7 +29,7 @@ def conversation_named(page, title: str) -> int:
     expect(page.locator(".message--assistant.message--complete")).to_be_visible()
     # The model titles a first exchange (one more upstream call); name it after that.
     expect(page.locator("#conversation-title")).not_to_have_text(title)
-    page.get_by_text("Conversation actions").click()
+    open_menu(page, "Conversation actions")
     page.get_by_label("Title", exact=True).fill(title)
     page.get_by_role("button", name="Rename").click()
     expect(page.locator("#conversation-title")).to_have_text(title)
