@@ -133,6 +133,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 await turns.stop(user, conversation_id)
             elif action == "regenerate":
                 await turns.regenerate(user, conversation_id, content.get("message_id"))
+            elif action == "continue":
+                await turns.continue_reply(user, conversation_id, content.get("message_id"))
             elif action == "edit":
                 await turns.edit(
                     user, conversation_id, content.get("message_id"), content.get("message")
@@ -182,6 +184,24 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             text=event["text"],
             tokens=event.get("tokens"),
             elapsed=event.get("elapsed"),
+        )
+
+    async def turn_reasoning(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_reasoning.html",
+            message_id=event["message_id"],
+            text=event["text"],
+            seconds=event.get("seconds"),
+        )
+
+    async def turn_notice(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_notice.html", message_id=event["message_id"], text=event["text"]
+        )
+
+    async def turn_continued(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_turn_continued.html", reply=Message.from_event(event["reply"])
         )
 
     async def turn_waiting(self, event: dict) -> None:

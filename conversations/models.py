@@ -126,6 +126,13 @@ class Message(models.Model):
     tool_call_id = models.CharField(max_length=100, blank=True)
     tool_name = ClippedCharField(max_length=100, blank=True)
     tool_arguments = models.TextField(blank=True)
+    # What a reasoning model thought before answering: shown apart, never sent back.
+    reasoning = models.TextField(blank=True)
+    reasoning_seconds = models.FloatField(null=True, blank=True)
+    # Why the model stopped ("stop", "length", "content_filter", ...), and what the user
+    # should know about how the reply ran (one notice a line).
+    finish_reason = models.CharField(max_length=20, blank=True)
+    notice = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     # Doubles as the streaming heartbeat: every checkpoint moves it.
     updated_at = models.DateTimeField(default=timezone.now)
@@ -168,6 +175,10 @@ class Message(models.Model):
             "tool_call_id": self.tool_call_id,
             "tool_name": self.tool_name,
             "tool_arguments": self.tool_arguments,
+            "reasoning": self.reasoning,
+            "reasoning_seconds": self.reasoning_seconds,
+            "finish_reason": self.finish_reason,
+            "notice": self.notice,
         }
 
     @classmethod
@@ -186,7 +197,20 @@ class Message(models.Model):
             tool_call_id=data.get("tool_call_id", ""),
             tool_name=data.get("tool_name", ""),
             tool_arguments=data.get("tool_arguments", ""),
+            reasoning=data.get("reasoning", ""),
+            reasoning_seconds=data.get("reasoning_seconds"),
+            finish_reason=data.get("finish_reason", ""),
+            notice=data.get("notice", ""),
         )
+
+    @property
+    def notices(self) -> list[str]:
+        return [line for line in self.notice.splitlines() if line]
+
+    @property
+    def can_continue(self) -> bool:
+        """The model stopped at its length limit: it may be asked to go on."""
+        return self.finish_reason == "length" and self.status == Message.Status.COMPLETE
 
 
 class ToolConfirmationQuerySet(models.QuerySet):

@@ -30,6 +30,8 @@ from agents.events import (
     CallContext,
     ConfirmationNeeded,
     Finished,
+    Notice,
+    ReasoningDelta,
     RoundCapReached,
     TextDelta,
     ToolResult,
@@ -55,6 +57,12 @@ CONTROL_SEND_ATTEMPTS = 6
 
 # How often a reply's control listener retries while the channel layer is down.
 LAYER_RETRY_INTERVAL = 1.0
+
+# What the user is told when the model stopped for a reason other than being done.
+ENDING_NOTICES = {
+    "length": "The answer reached the model's length limit and was cut short.",
+    "content_filter": "The model's server filtered this answer; it may be incomplete.",
+}
 
 # Strong references to running replies and their helpers, so the loop does not drop them.
 _running: set[asyncio.Task] = set()
@@ -161,6 +169,10 @@ class ReplyRun:
         self.options = options
         self.layer = get_channel_layer()
         self.batcher = FrameBatcher(options.frames)
+        if reply.content:  # asked to go on: the tabs already show what it said
+            self.batcher.parts, self.batcher.sent = [reply.content], 1
+        self.thinking = FrameBatcher(options.frames)  # reasoning, shown apart
+        self.thinking_since: float | None = None
         self.wake = asyncio.Event()
         self.phase = Phase.STREAMING
         self.started = time.monotonic()
@@ -225,10 +237,14 @@ class ReplyRun:
         async for event in events:
             if isinstance(event, TextDelta):
                 self._add_text(event.text)
+            elif isinstance(event, ReasoningDelta):
+                self._add_reasoning(event.text)
+            elif isinstance(event, Notice):
+                await self._notice(event.text)
             elif isinstance(event, Usage):
                 self._add_usage(event)
             elif isinstance(event, Finished):
-                self.reply.model = event.model
+                await self._ended(event)
             elif isinstance(event, Waiting):
                 await self._send("turn.waiting", seconds=event.seconds)
             elif isinstance(event, RoundCapReached):
@@ -238,6 +254,27 @@ class ReplyRun:
             else:
                 waiting = await self._on_tool_event(event) or waiting
         return RoundsEnd(waiting=waiting)
+
+    async def _ended(self, finished: Finished) -> None:
+        self.reply.model = finished.model
+        self.reply.finish_reason = finished.finish_reason or ""
+        if finished.finish_reason in ENDING_NOTICES:
+            await self._notice(ENDING_NOTICES[finished.finish_reason])
+
+    async def _notice(self, text: str) -> None:
+        """Something the user should know about this reply: shown now, kept with it."""
+        if text not in self.reply.notices:
+            self.reply.notice = "\n".join([*self.reply.notices, text])
+            await self._send("turn.notice", text=text)
+
+    def _add_reasoning(self, text: str) -> None:
+        now = time.monotonic()
+        self.thinking_since = self.thinking_since or now
+        self.reply.reasoning_seconds = round(now - self.thinking_since, 1)
+        if self.thinking.add(text, now):
+            self.wake.set()
+        elif self.thinking.waiting == 1:
+            asyncio.get_running_loop().call_later(self.options.frames.max_wait, self.wake.set)
 
     def _add_usage(self, usage: Usage) -> None:
         self.usages.append(usage)
@@ -264,6 +301,8 @@ class ReplyRun:
         await self._finish(Message.Status.COMPLETE, "", TurnState.CONTINUES)
         self.reply = await db.run(tool_turns.open_reply, self.conversation)
         self.batcher.restart()
+        self.thinking.restart()
+        self.thinking_since = None
         await self._send("turn.resumed", reply=self.reply.as_event())
         return self._context()
 
@@ -280,7 +319,11 @@ class ReplyRun:
         while True:
             await self.wake.wait()
             self.wake.clear()
-            if not self.batcher.due(time.monotonic()):
+            now = time.monotonic()
+            if self.thinking.due(now):
+                seconds = self.reply.reasoning_seconds
+                await self._send("turn.reasoning", text=self.thinking.take(), seconds=seconds)
+            if not self.batcher.due(now):
                 continue
             if self.batcher.waiting:
                 await self._send("turn.delta", text=self.batcher.take(), **self._progress())
@@ -361,12 +404,16 @@ class ReplyRun:
 
     async def _finish(self, status: str, error: str, state: TurnState) -> None:
         """Write the current message's end and tell every door what it means."""
+        if self.thinking.waiting:
+            seconds = self.reply.reasoning_seconds
+            await self._send("turn.reasoning", text=self.thinking.take(), seconds=seconds)
         if self.batcher.waiting:
             # Text still waiting for its frame goes out first: delta-only listeners (the
             # SSE endpoint) must receive every token, not only the final render.
             await self._send("turn.delta", text=self.batcher.take(), **self._progress())
         reply = self.reply
         reply.content, reply.status, reply.error = self.batcher.text, status, error
+        reply.reasoning = self.thinking.text
         reply.updated_at = timezone.now()
         total = await db.run(_save_final, reply, self.conversation.pk)
         await self._send(
@@ -416,6 +463,10 @@ def _save_final(reply: Message, conversation_id: int) -> dict:
         completion_tokens=reply.completion_tokens,
         cost=reply.cost,
         tool_calls=reply.tool_calls,
+        reasoning=reply.reasoning,
+        reasoning_seconds=reply.reasoning_seconds,
+        finish_reason=reply.finish_reason,
+        notice=reply.notice,
         updated_at=reply.updated_at,
     )
     return UsageRecord.objects.conversation_total(conversation_id)

@@ -6,6 +6,8 @@ a waiting action) through `conversations.turns`, then follows that turn's events
 conversation's group until the turn ends or pauses, and writes them as `data:` lines:
 
     {"turn": 7, "content": "…"}                          the reply's text, every round
+    {"turn": 7, "reasoning": "…"}                        what a reasoning model thought
+    {"turn": 7, "notice": "…"}                           how the reply ran (cut, filtered…)
     {"turn": 7, "tool_result": {"name", "arguments", "content"}}
     {"turn": 7, "confirmation": {"id", "tool", "summary", "expires_at", "decide_url"}}
     {"turn": 7, "error": "…"}                            a round that failed
@@ -189,6 +191,10 @@ def _lines(event: dict[str, Any], conversation: Conversation) -> list[str]:
     turn, kind = event["turn"], event["type"]
     if kind == "turn.delta":
         return [_sse({"turn": turn, "content": event["text"]})]
+    if kind == "turn.reasoning":
+        return [_sse({"turn": turn, "reasoning": event["text"]})]
+    if kind == "turn.notice":
+        return [_sse({"turn": turn, "notice": event["text"]})]
     if kind == "turn.waiting":
         return [": waiting for capacity\n\n"]  # a comment: clients skip it
     if kind == "message.appended" and event["message"]["role"] == "tool":

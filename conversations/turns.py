@@ -29,6 +29,7 @@ from conversations.models import Conversation, Message, ToolConfirmation
 
 logger = logging.getLogger(__name__)
 
+CONTINUE_PROMPT = "Continue exactly where you stopped, without repeating anything."
 YES = {"yes", "y", "confirm", "ok", "okay"}
 NO = {"no", "n", "cancel"}
 
@@ -147,6 +148,37 @@ def _record_restart(user, conversation_id: int, message_id: object, text: str | 
     services.withdraw_cards(restart.conversation)
     history = services.prompt_messages(restart.conversation, before_id=restart.reply.pk)
     return restart, history
+
+
+async def continue_reply(user, conversation_id: int, message_id: object) -> TurnRef:
+    """Ask the model to go on where its length limit cut the last reply, in the same
+    message (the tabs keep what it said and see the rest stream in after it)."""
+    conversation, reply, history, turn_id = await db.run(
+        _record_continuation, user, conversation_id, editing.optional_id(message_id)
+    )
+    announce = {"type": "turn.continued", "reply": reply.as_event()}
+    await _launch(conversation, reply, history, turn_id=turn_id, announce=announce)
+    return TurnRef(conversation_id, turn_id)
+
+
+@transaction.atomic
+def _record_continuation(user, conversation_id: int, message_id: int | None):
+    conversation = services.lock_conversation(user, conversation_id)
+    if conversation.replying:
+        raise ValidationError("Wait for the current reply to finish, or stop it.")
+    last = conversation.messages.order_by("-pk").first()
+    if last is None or last.pk != message_id or not last.can_continue:
+        raise ValidationError("Only the last reply, cut at the length limit, can go on.")
+    history = services.prompt_messages(conversation, before_id=last.pk)
+    history += [
+        {"role": "assistant", "content": last.content},
+        {"role": "user", "content": CONTINUE_PROMPT},
+    ]
+    last.status, last.finish_reason, last.notice = Message.Status.STREAMING, "", ""
+    last.updated_at = timezone.now()
+    last.save(update_fields=["status", "finish_reason", "notice", "updated_at"])
+    asked = conversation.messages.filter(role=Message.Role.USER, pk__lt=last.pk).last()
+    return conversation, last, history, asked.pk if asked else 0
 
 
 # Pausing and resuming: the owner's decision on a sensitive action.

@@ -70,7 +70,7 @@ def _seen_in_frames(frames: list[str]) -> Seen:
     for frame in frames:
         if 'id="composer-error"' in frame:
             seen.refused = re.sub(r"<[^>]+>", "", frame).strip()
-        seen.tool_results += re.findall(r'class="tool-item__result">([^<]*)<', frame)
+        seen.tool_results += re.findall(r"<dt>Result</dt><dd><pre>([^<]*)</pre>", frame)
         seen.cards += [int(i) for i in re.findall(r'"confirmation": (\d+)', frame)][:1]
         seen.text += "".join(re.findall(r'class="message__delta"[^>]*>([^<]*)<', frame))
         seen.text += " ".join(re.findall(r"<p>([^<]*)</p>", frame))
