@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import Http404
 from django.utils import timezone
 
-from agents.models import ApiToken, hash_token
+from accounts.models import ApiToken, hash_token
 from chatsite import db
 
 NAME_LENGTH = 100

@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from agents import prices, reports
-from agents.models import ApiToken, ModelPrice, ModelProfile, UsageRecord, UserBudget
+from agents.models import ModelPrice, ModelProfile, UsageRecord, UserBudget
 from chatsite.csv_cells import safe_row
 
 SUMMARY_COLUMNS = [
@@ -106,18 +106,6 @@ class UserBudgetAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     raw_id_fields = ("user",)
     search_fields = ("user__username",)
-
-
-@admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "hint", "created_at", "last_used_at", "revoked_at")
-    list_select_related = ("user",)
-    raw_id_fields = ("user",)
-    readonly_fields = ("token_hash", "hint", "created_at", "last_used_at")
-    search_fields = ("name", "user__username")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # people create their own, and see the raw value once
 
 
 @admin.register(UsageRecord)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from decimal import Decimal
 from typing import Any
 
@@ -320,45 +318,3 @@ class UserBudget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ${self.monthly_usd}/month"
-
-
-def hash_token(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
-class ApiTokenQuerySet(models.QuerySet):
-    def active(self) -> ApiTokenQuerySet:
-        return self.filter(revoked_at__isnull=True)
-
-
-class ApiToken(models.Model):
-    """A personal API token; only its SHA-256 is stored, the raw value is shown once."""
-
-    PREFIX = "chat_"
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
-    )
-    name = models.CharField(max_length=100)
-    token_hash = models.CharField(max_length=64, unique=True)
-    hint = models.CharField(max_length=12, help_text="The first characters, to tell tokens apart.")
-    created_at = models.DateTimeField(default=timezone.now)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    objects = ApiTokenQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.hint}…)"
-
-    @classmethod
-    def issue(cls, user, name: str) -> tuple[ApiToken, str]:
-        """Create a token for `user`; returns the row and the raw value (shown once)."""
-        raw = cls.PREFIX + secrets.token_urlsafe(32)
-        token = cls.objects.create(
-            user=user, name=name, token_hash=hash_token(raw), hint=raw[: len(cls.PREFIX) + 6]
-        )
-        return token, raw

@@ -171,10 +171,24 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def conversation_titled(self, event: dict) -> None:
+        """A title changed: this page's header when it is this conversation, and the
+        entry in the sidebar either way."""
         await self._send_html(
             "conversations/_titled.html",
             conversation_id=event["conversation_id"],
             title=event["title"],
+            here=event["conversation_id"] == self.conversation.pk,
+        )
+
+    async def sidebar_added(self, event: dict) -> None:
+        await self._send_html("conversations/_sidebar_added.html", item=event)
+
+    async def conversation_deleted(self, event: dict) -> None:
+        """Gone: this page goes to the list with a notice; other pages drop its entry."""
+        await self._send_html(
+            "conversations/_conversation_deleted.html",
+            item=event,
+            here=event["conversation_id"] == self.conversation.pk,
         )
 
     async def turn_delta(self, event: dict) -> None:

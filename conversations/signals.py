@@ -8,7 +8,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
-from django.db.models.signals import post_save, pre_delete
+from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
 from accounts.sessions import user_group
@@ -39,10 +39,38 @@ def close_sockets_on_account_change(sender: type, instance: Any, **kwargs: Any) 
 
 
 def _tell_sockets(user_id: int) -> None:
-    event = {"type": "session.check"}
+    _tell(user_id, {"type": "session.check"})
+
+
+def _tell(user_id: int, event: dict[str, Any]) -> None:
+    """Send `event` to every open socket of the user, from sync or async code."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # sync code, as in a view or the admin: the usual case
         async_to_sync(live.broadcast)(user_group(user_id), event)
     else:  # saved from async code on the loop's own thread
         spawn(live.broadcast(user_group(user_id), event))
+
+
+@receiver(post_save, sender=Conversation)
+def show_in_every_sidebar(sender: type, instance: Conversation, created: bool, **kwargs: Any):
+    """Every open tab of the owner lists a new conversation and follows a new title."""
+    fields = kwargs.get("update_fields")
+    if created:
+        _tell(instance.owner_id, {"type": "sidebar.added", **_item(instance)})
+    elif fields is None or "title" in fields:
+        _tell(instance.owner_id, {"type": "conversation.titled", **_item(instance)})
+
+
+@receiver(post_delete, sender=Conversation)
+def leave_every_sidebar(sender: type, instance: Conversation, **kwargs: Any) -> None:
+    """Its tabs go to the list with a notice; every other tab drops it from the list."""
+    _tell(instance.owner_id, {"type": "conversation.deleted", **_item(instance)})
+
+
+def _item(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "conversation_id": conversation.pk,
+        "title": conversation.title,
+        "url": conversation.get_absolute_url(),
+    }

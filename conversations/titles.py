@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from accounts.sessions import user_group
 from agents.errors import GatewayError
 from agents.events import CallContext
 from agents.titles import suggest_title
@@ -41,9 +42,9 @@ async def title_after_first_reply(
         return
     current = Conversation.objects.filter(pk=conversation.pk, title=conversation.title)
     updated = await db.run(current.update, title=title)
-    if updated:
+    if updated:  # every open tab of the owner: the page's header and every sidebar
         await live.broadcast(
-            conversation.group_name,
+            user_group(conversation.owner_id),
             {"type": "conversation.titled", "conversation_id": conversation.pk, "title": title},
         )
 

@@ -54,6 +54,8 @@ def _redirect(request: HttpRequest, to: str) -> HttpResponse:
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
     context = _sidebar(request) | {"max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS}
+    if request.GET.get("deleted"):  # a page whose conversation was deleted came here
+        messages.info(request, "That conversation was deleted.")
     if request.htmx and request.GET.get("page"):
         return render(request, "conversations/_sidebar.html#conversation-list", context)
     return render(request, "conversations/index.html", context)

@@ -4,7 +4,7 @@ import re
 
 from django.test import Client
 
-from agents.models import ApiToken, hash_token
+from accounts.models import ApiToken, hash_token
 
 
 def create(client: Client, name: str = "laptop") -> str:

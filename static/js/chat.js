@@ -95,4 +95,11 @@
     var input = document.getElementById("message-input");
     if (input && !input.disabled) input.focus();
   });
+
+  // The open conversation was deleted (here or in another tab): go to the list, which
+  // says so.
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    var gone = document.querySelector("#conversation-gone[data-redirect]");
+    if (gone) window.location.assign(gone.dataset.redirect);
+  });
 })();
