@@ -115,6 +115,23 @@ class UsageRecordQuerySet(models.QuerySet):
             unpriced=models.Count("id", filter=models.Q(cost__isnull=True)),
         )
 
+    def totals(self) -> dict[str, Any]:
+        """What these rows add up to, as a usage line shows it: tokens, cost (None when
+        any row is unpriced), whether any is estimated, how many calls and messages."""
+        totals = self.aggregate(
+            prompt_tokens=Coalesce(models.Sum("prompt_tokens"), 0),
+            completion_tokens=Coalesce(models.Sum("completion_tokens"), 0),
+            priced=Coalesce(models.Sum("cost"), Decimal(0), output_field=models.DecimalField()),
+            unpriced=models.Count("id", filter=models.Q(cost__isnull=True)),
+            guessed=models.Count("id", filter=models.Q(estimated=True)),
+            calls=models.Count("id"),
+            rounds=models.Count("message", distinct=True),
+        )
+        priced = totals.pop("priced")
+        totals["cost"] = None if totals.pop("unpriced") else priced
+        totals["estimated"] = bool(totals.pop("guessed"))
+        return totals
+
     def record(self, **fields: Any) -> UsageRecord:
         """Write one call's row. The conversation's id and title are kept in the row, so
         a conversation deleted while its call was in flight leaves the row intact,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 from typing import Any
 
 import bpe_openai
@@ -39,6 +40,7 @@ REPLY_PRIMING = 3
 TOOLS_OVERHEAD = 12
 FUNCTION_OVERHEAD = 8
 PROPERTY_OVERHEAD = 3
+RESPONSE_FORMAT_OVERHEAD = 8
 # The parts of a JSON schema a server renders for the model; the rest is structure.
 RENDERED_SCHEMA_KEYS = frozenset(
     {"type", "description", "enum", "const", "items", "anyOf", "oneOf", "default"}
@@ -84,7 +86,8 @@ def estimate_prompt_tokens(
     if tools:
         total += TOOLS_OVERHEAD + sum(_function_tokens(tool, model) for tool in tools)
     if schema:
-        total += _schema_tokens(schema, model)
+        # Servers put a structured-output schema in the prompt as the JSON it is.
+        total += RESPONSE_FORMAT_OVERHEAD + estimate_tokens(json.dumps(schema), model)
     return total
 
 

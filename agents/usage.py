@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.dispatch import Signal
+
 from agents import limits, prices
 from agents.events import CallContext, Usage
 from agents.models import UsageRecord
@@ -20,6 +22,10 @@ from agents.tokens import estimate_prompt_tokens, estimate_tokens
 from chatsite import db
 
 logger = logging.getLogger(__name__)
+
+# Sent (with `row`) once a call's usage row is written: the app that owns the row's
+# conversation may show its new cost, which `agents` cannot do, knowing no such app.
+recorded = Signal()
 
 
 @dataclass
@@ -99,7 +105,15 @@ async def record(call: Call) -> UsageRecord | None:
         logger.exception("Could not record usage for a %s call", call.context.purpose)
         row = None
     await db.run(limits.release_after, call.hold, row, call.accepted)
+    if row is not None:
+        await _announce(row)
     return row
+
+
+async def _announce(row: UsageRecord) -> None:
+    for receiver, result in await recorded.asend_robust(sender=UsageRecord, row=row):
+        if isinstance(result, Exception):
+            logger.warning("A receiver of a usage row failed: %s: %r", receiver, result)
 
 
 def _fields(call: Call) -> dict[str, Any]:

@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from channels.exceptions import ChannelFull
@@ -38,9 +37,9 @@ from agents.events import (
     Waiting,
 )
 from agents.models import UsageRecord
-from agents.usage import estimate_prompt_tokens, estimate_tokens
+from agents.tokens import estimate_prompt_tokens, estimate_tokens
 from chatsite import db
-from conversations import background, confirmations, live, tool_turns
+from conversations import background, confirmations, ledger, live, tool_turns
 from conversations.facts import ReplyFacts
 from conversations.frames import FrameBatcher, FramePolicy
 from conversations.models import Conversation, Message
@@ -161,7 +160,6 @@ class ReplyRun:
         self.wake = asyncio.Event()
         self.phase = Phase.STREAMING
         self.started = time.monotonic()
-        self.usages: list[Usage] = []  # every round's, for the turn's summary
 
     def _move(self, to: Phase) -> None:
         if to not in _MOVES[self.phase]:
@@ -218,7 +216,7 @@ class ReplyRun:
             if isinstance(event, TextDelta):
                 self._add_text(event.text)
             elif isinstance(event, Usage):
-                self._add_usage(event)
+                continue  # the message's usage is read from its rows when it ends
             elif isinstance(event, Finished):
                 self.reply.model = event.model
             elif isinstance(event, Waiting):
@@ -230,12 +228,6 @@ class ReplyRun:
             else:
                 waiting = await self._on_tool_event(event) or waiting
         return RoundsEnd(waiting=waiting)
-
-    def _add_usage(self, usage: Usage) -> None:
-        self.usages.append(usage)
-        self.reply.prompt_tokens = usage.prompt_tokens
-        self.reply.completion_tokens = usage.completion_tokens
-        self.reply.cost = usage.cost
 
     async def _on_tool_event(self, event: object) -> bool:
         """Tool rounds: store the calls, show each result or card. True for a card."""
@@ -341,27 +333,17 @@ class ReplyRun:
         reply = self.reply
         reply.content, reply.status, reply.error = self.batcher.text, status, error
         reply.updated_at = timezone.now()
-        total = await db.run(_save_final, reply, self.conversation.pk)
+        turn = None if state is TurnState.CONTINUES else self.turn_id
+        total, usage = await db.run(_save_final, reply, self.conversation.pk, turn)
         await self._send(
             "turn.finished",
             reply=reply.as_event(),
             state=state.value,
-            usage=None if state is TurnState.CONTINUES else self._turn_usage(),
+            usage=usage,
             conversation_cost={"total": str(total["total"]), "unpriced": total["unpriced"]},
         )
         if state is not TurnState.CONTINUES and status == Message.Status.COMPLETE:
             spawn(background.after_reply(self.conversation.pk, reply.pk, self._facts()))
-
-    def _turn_usage(self) -> dict[str, Any]:
-        """The sum of this run's rounds, as the doors report it."""
-        costs = [u.cost for u in self.usages]
-        return {
-            "prompt_tokens": sum(u.prompt_tokens for u in self.usages),
-            "completion_tokens": sum(u.completion_tokens for u in self.usages),
-            "cost": None if None in costs else str(sum(costs, Decimal(0))),
-            "estimated": any(u.estimated for u in self.usages),
-            "rounds": len(self.usages),
-        }
 
     def _facts(self) -> ReplyFacts:
         sent = self.history[1:]  # after the system prompt: any summary, then the messages
@@ -376,9 +358,13 @@ class ReplyRun:
         )
 
 
-def _save_final(reply: Message, conversation_id: int) -> dict:
-    """Write the message's end state; return the conversation's cost so far. One trip to
-    the database thread for both."""
+def _save_final(
+    reply: Message, conversation_id: int, turn_id: int | None
+) -> tuple[dict, dict | None]:
+    """Write the message's end state with its usage from the ledger; return the
+    conversation's cost so far and, when the turn ends, the turn's usage. One trip to
+    the database thread for all."""
+    ledger.fill_message_usage(reply)
     # An update, not a save: the conversation may have been deleted meanwhile.
     Message.objects.filter(pk=reply.pk).update(
         content=reply.content,
@@ -388,7 +374,9 @@ def _save_final(reply: Message, conversation_id: int) -> dict:
         prompt_tokens=reply.prompt_tokens,
         completion_tokens=reply.completion_tokens,
         cost=reply.cost,
+        usage_estimated=reply.usage_estimated,
         tool_calls=reply.tool_calls,
         updated_at=reply.updated_at,
     )
-    return UsageRecord.objects.conversation_total(conversation_id)
+    usage = None if turn_id is None else ledger.turn_usage(conversation_id, turn_id)
+    return UsageRecord.objects.conversation_total(conversation_id), usage
