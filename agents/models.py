@@ -201,6 +201,9 @@ class UsageRecord(models.Model):
     purpose = models.CharField(max_length=20, default="chat")
     model_requested = ClippedCharField(max_length=100)
     model_served = ClippedCharField(max_length=100, blank=True)
+    # The model this attempt was sent to (a fallback's, not the one asked): its price
+    # applies, so the cost can be recomputed from the row.
+    model_sent = ClippedCharField(max_length=100, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     cached_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
@@ -262,6 +265,16 @@ class UsageRecord(models.Model):
         return self.prompt_tokens + self.completion_tokens
 
     @property
+    def served_tokens(self) -> int:
+        """Tokens the upstream processed for this call (none for a cache hit)."""
+        return 0 if self.cache_hit else self.total_tokens
+
+    @property
+    def cache_hit_tokens(self) -> int:
+        """Tokens of the original answer a cache hit replayed (never sent upstream)."""
+        return self.total_tokens if self.cache_hit else 0
+
+    @property
     def failed(self) -> bool:
         return self.outcome in (self.Outcome.ERROR, self.Outcome.CUT)
 
@@ -278,7 +291,9 @@ class UsageDay(models.Model):
     )
     day = models.DateField()
     requests = models.PositiveIntegerField(default=0)
+    # Tokens the upstream served; what cache hits replayed is counted apart.
     tokens = models.PositiveBigIntegerField(default=0)
+    cache_hit_tokens = models.PositiveBigIntegerField(default=0)
     cost = models.DecimalField(max_digits=16, decimal_places=8, default=0)
     errors = models.PositiveIntegerField(default=0)
     cache_hits = models.PositiveIntegerField(default=0)
@@ -304,7 +319,8 @@ class UsageDay(models.Model):
         day = timezone.localdate(record.created_at)
         amounts = {
             "requests": 1,
-            "tokens": record.total_tokens,
+            "tokens": record.served_tokens,
+            "cache_hit_tokens": record.cache_hit_tokens,
             "cost": record.cost or 0,
             "errors": int(record.failed),
             "cache_hits": int(record.cache_hit),

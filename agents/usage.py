@@ -126,6 +126,7 @@ def _fields(call: Call) -> dict[str, Any]:
         "purpose": context.purpose,
         "model_requested": call.model_requested,
         "model_served": call.model_served,
+        "model_sent": call.model_sent or call.model_requested,
         "prompt_tokens": usage.prompt_tokens,
         "cached_tokens": usage.cached_tokens,
         "completion_tokens": usage.completion_tokens,

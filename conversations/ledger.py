@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.models import UsageRecord
+from chatsite.money import plain
 from conversations.models import Message
 
 
@@ -41,5 +42,5 @@ def turn_usage(conversation_id: int, turn_id: int) -> dict[str, Any]:
     if next_turn is not None:
         rows = rows.filter(message_id__lt=next_turn)
     totals = rows.totals()
-    totals["cost"] = None if totals["cost"] is None else str(totals["cost"])
+    totals["cost"] = plain(totals["cost"])
     return totals

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from agents.structured import Category
 from chatsite.fields import ClippedCharField
+from chatsite.money import plain
 
 TITLE_MAX_CHARS = 200
 
@@ -165,7 +166,7 @@ class Message(models.Model):
             "model": self.model,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
-            "cost": None if self.cost is None else str(self.cost),
+            "cost": plain(self.cost),
             "usage_estimated": self.usage_estimated,
             "tool_calls": self.tool_calls,
             "tool_call_id": self.tool_call_id,

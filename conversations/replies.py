@@ -39,6 +39,7 @@ from agents.events import (
 from agents.models import UsageRecord
 from agents.tokens import estimate_prompt_tokens, estimate_tokens
 from chatsite import db
+from chatsite.money import plain
 from conversations import background, confirmations, ledger, live, tool_turns
 from conversations.facts import ReplyFacts
 from conversations.frames import FrameBatcher, FramePolicy
@@ -340,7 +341,7 @@ class ReplyRun:
             reply=reply.as_event(),
             state=state.value,
             usage=usage,
-            conversation_cost={"total": str(total["total"]), "unpriced": total["unpriced"]},
+            conversation_cost={"total": plain(total["total"]), "unpriced": total["unpriced"]},
         )
         if state is not TurnState.CONTINUES and status == Message.Status.COMPLETE:
             spawn(background.after_reply(self.conversation.pk, reply.pk, self._facts()))

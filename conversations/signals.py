@@ -10,6 +10,7 @@ from django.dispatch import receiver
 from agents import usage
 from agents.models import UsageRecord, remember_deleted_conversation
 from chatsite import db
+from chatsite.money import plain
 from conversations import live
 from conversations.models import Conversation
 
@@ -27,6 +28,6 @@ async def show_new_cost(sender: type[UsageRecord], row: UsageRecord, **kwargs: A
     if row.conversation_id is None or row.purpose == "chat":
         return
     total = await db.run(UsageRecord.objects.conversation_total, row.conversation_id)
-    cost = {"total": str(total["total"]), "unpriced": total["unpriced"]}
+    cost = {"total": plain(total["total"]), "unpriced": total["unpriced"]}
     group = Conversation(pk=row.conversation_id).group_name
     await live.broadcast(group, {"type": "conversation.cost", "conversation_cost": cost})
