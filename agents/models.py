@@ -208,9 +208,11 @@ class UsageRecord(models.Model):
     cached_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     # Null means unpriced: no ModelPrice for the model served. Never guessed.
-    cost = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    # Twelve places: a call's exact cost (tokens times a price per million) needs up to
+    # ten, and a rounded row would make the ledger disagree with the price list.
+    cost = models.DecimalField(max_digits=20, decimal_places=12, null=True, blank=True)
     cost_saved = models.DecimalField(
-        max_digits=14, decimal_places=8, null=True, blank=True, help_text="Cache hits only."
+        max_digits=20, decimal_places=12, null=True, blank=True, help_text="Cache hits only."
     )
     latency_ms = models.PositiveIntegerField(default=0)
     cache_hit = models.BooleanField(default=False)
@@ -294,10 +296,10 @@ class UsageDay(models.Model):
     # Tokens the upstream served; what cache hits replayed is counted apart.
     tokens = models.PositiveBigIntegerField(default=0)
     cache_hit_tokens = models.PositiveBigIntegerField(default=0)
-    cost = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+    cost = models.DecimalField(max_digits=22, decimal_places=12, default=0)
     errors = models.PositiveIntegerField(default=0)
     cache_hits = models.PositiveIntegerField(default=0)
-    saved = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+    saved = models.DecimalField(max_digits=22, decimal_places=12, default=0)
 
     class Meta:
         ordering = ["-day", "user_id"]

@@ -120,7 +120,7 @@ class Message(models.Model):
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     # USD for the reply's model calls; null while unknown or when the model is unpriced.
-    cost = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    cost = models.DecimalField(max_digits=20, decimal_places=12, null=True, blank=True)
     # Some of its calls' tokens were estimated (the server reported none for them).
     usage_estimated = models.BooleanField(default=False)
     # An assistant message's tool calls ([{"id", "name", "arguments"}]); a tool message

@@ -276,7 +276,8 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.include_usage and (body.get("stream_options") or {}).get("include_usage"):
             usage = _usage(reply, body, self.fake.count_prompt)
             self._event({**_chunk(model, {}), "choices": [], "usage": usage})
-            self.served.usage = usage
+            # Behind a malformed event no client reads it: it was not delivered.
+            self.served.usage = usage if reply.garble_after is None else None
         self._write(b"data: [DONE]" + reply.line_end * 2)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
