@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -33,6 +34,7 @@ SUMMARY_COLUMNS = [
     "budget_left",
     "errors",
     "cache_hits",
+    "cache_hit_tokens",
     "saved",
 ]
 RECORD_COLUMNS = [
@@ -44,6 +46,8 @@ RECORD_COLUMNS = [
     "cached_tokens",
     "completion_tokens",
     "cost",
+    "served_tokens",
+    "cache_hit_tokens",
     "cost_saved",
     "latency_ms",
     "cache_hit",
@@ -108,6 +112,36 @@ class UserBudgetAdmin(admin.ModelAdmin):
     search_fields = ("user__username",)
 
 
+class TokensFilter(admin.SimpleListFilter):
+    """Calls by where their tokens came from: the upstream served them, a cache hit
+    replayed them (the upstream never saw them), or there were none (refused)."""
+
+    title = "tokens"
+    parameter_name = "tokens"
+    CHOICES = {
+        "served": Q(cache_hit=False) & (Q(prompt_tokens__gt=0) | Q(completion_tokens__gt=0)),
+        "cache_hit": Q(cache_hit=True),
+        "none": Q(cache_hit=False, prompt_tokens=0, completion_tokens=0),
+    }
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [
+            ("served", "Served by the upstream"),
+            ("cache_hit", "Replayed from the cache"),
+            ("none", "None (refused or blocked)"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        chosen = self.CHOICES.get(self.value() or "")
+        return queryset if chosen is None else queryset.filter(chosen)
+
+
+def _tokens(cache_hit: bool) -> Case:
+    """A row's tokens when it is (or is not) a cache hit, else 0."""
+    total = F("prompt_tokens") + F("completion_tokens")
+    return Case(When(cache_hit=cache_hit, then=total), default=Value(0))
+
+
 @admin.register(UsageRecord)
 class UsageRecordAdmin(admin.ModelAdmin):
     list_display = (
@@ -118,6 +152,8 @@ class UsageRecordAdmin(admin.ModelAdmin):
         "model_served",
         "prompt_tokens",
         "completion_tokens",
+        "served_tokens",
+        "cache_hit_tokens",
         "cost",
         "outcome",
         "server_status",
@@ -129,6 +165,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
         "model_served",
         "purpose",
         "outcome",
+        TokensFilter,
         "cache_hit",
         "estimated",
     )
@@ -198,7 +235,11 @@ class UsageRecordAdmin(admin.ModelAdmin):
 
     def user_csv(self, request: HttpRequest, user_id: int) -> HttpResponse:
         person = get_object_or_404(get_user_model(), pk=user_id)
-        records = UsageRecord.objects.filter(user=person).values_list(*RECORD_COLUMNS)
+        records = (
+            UsageRecord.objects.filter(user=person)
+            .annotate(served_tokens=_tokens(False), cache_hit_tokens=_tokens(True))
+            .values_list(*RECORD_COLUMNS)
+        )
         return _csv(f"usage-user-{person.pk}.csv", RECORD_COLUMNS, records.iterator())
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -38,13 +39,15 @@ from agents.events import (
     Finished,
     Notice,
     Parsed,
+    ReasoningDelta,
     TextDelta,
     ToolCall,
     ToolCalls,
     Usage,
 )
 from agents.models import UsageRecord
-from agents.usage import Call, estimate_prompt_tokens, estimate_tokens
+from agents.tokens import estimate_prompt_tokens
+from agents.usage import Call
 from chatsite import db
 
 logger = logging.getLogger(__name__)
@@ -122,10 +125,10 @@ async def stream_chat(
     (yielding `Waiting`), fallback chain, upstream; one usage row is written however
     the call ends. Raises `GatewayError` (whatever was yielded is the caller's to keep).
     """
-    call = Call(context or CallContext(), model, messages)
+    call = Call(context or CallContext(), model, messages, tools=tools)
     try:
         key = cache.key_for(call.context, model, messages, tools=tools, stream=True)
-        tokens = estimate_prompt_tokens(messages)
+        tokens = estimate_prompt_tokens(messages, model, tools=tools)
         cached, wait = await db.run(_before_call, call, key, tokens)
         if cached is not None:
             async for event in _replay(cached, call):
@@ -158,10 +161,10 @@ async def complete(
 ) -> Completion:
     """One non-streamed chat completion (summaries, titles, background work), through
     the same layers as `stream_chat`."""
-    call = Call(context or CallContext(), model, messages)
+    call = Call(context or CallContext(), model, messages, tools=tools)
     async with _recorded(call):
         key = cache.key_for(call.context, model, messages, tools=tools, stream=False)
-        tokens = estimate_prompt_tokens(messages)
+        tokens = estimate_prompt_tokens(messages, model, tools=tools)
         cached, wait = await db.run(_before_call, call, key, tokens)
         if cached is not None:
             return await _completion_from_cache(cached, call)
@@ -236,6 +239,15 @@ async def _stream_with_fallback(
             if call.reached_user or position == len(chain) or not fallback.worth_trying_next(exc):
                 raise
             logger.warning("Model %s failed (%s); trying %s", model, exc.message, chain[position])
+            await _record_attempt(call, exc)
+
+
+async def _record_attempt(call: Call, exc: GatewayError) -> None:
+    """An attempt that another one replaces gets a row of its own: the upstream may
+    bill an accepted one, and a refused one is counted as an error of no tokens."""
+    attempt = call.end_attempt()
+    _failed(attempt, exc)
+    await usage.record(attempt)
 
 
 async def _stream_priced(
@@ -257,12 +269,13 @@ async def _stream_priced(
         if isinstance(event, TextDelta):
             call.text.append(event.text)
             answered = answered or bool(event.text.strip())
+        elif isinstance(event, ReasoningDelta):
+            call.reasoning.append(event.text)
         elif isinstance(event, ToolCalls):
             answered = True
         elif isinstance(event, Finished):
             call.model_served = event.model
-            if pending is not None:
-                yield await call.priced(pending, event.model)
+            yield await call.priced(pending or call.estimated_usage(), event.model)
             if not answered and event.finish_reason != "content_filter":
                 raise EmptyAnswer()  # billed, so priced first; a filter ending says why
         yield event
@@ -341,6 +354,7 @@ async def _adapted(request: _Request, call: Call) -> AsyncIterator[Event]:
                 yield event
             return
         except _CapabilityRefused as refused:
+            await _record_attempt(call, refused.error)
             capability, words = refused.capability, refused.error.server_message
             logger.info(
                 "Model %s refused %s (%s); sending without it", request.model, capability, words
@@ -356,6 +370,7 @@ async def _send(request: _Request, call: Call) -> AsyncIterator[Event]:
     answer is read here as plain JSON, which costs a fraction of the SDK's typed chunk
     objects on every token, and streamed or not, it comes out as the same events."""
     limit = settings.LLM_FIRST_TOKEN_TIMEOUT
+    reader = wire.ResponseReader(request.model)
     try:
         # The first event is due within `limit`, SDK retries included; after it only
         # the read timeout (LLM_TIMEOUT) applies.
@@ -368,8 +383,7 @@ async def _send(request: _Request, call: Call) -> AsyncIterator[Event]:
                     chunks = wire.sse_payloads(response.iter_bytes())
                 else:
                     chunks = wire.one_chunk(await response.json())
-                events = wire.events_from_chunks(chunks, request.messages, request.model)
-                async for event in events:
+                async for event in wire.events_from_chunks(chunks, reader):
                     first_event.reschedule(None)
                     yield event
     except TimeoutError as exc:
@@ -395,6 +409,10 @@ async def _send(request: _Request, call: Call) -> AsyncIterator[Event]:
         raise map_error(exc) from exc
     except httpx2.HTTPError as exc:
         raise StreamCut() from exc
+    finally:
+        # Kept when the answer breaks off too: its row names the model that served it
+        # and keeps any usage the server did report.
+        call.model_served, call.reported = reader.served, reader.usage
 
 
 async def _complete_with_fallback(
@@ -408,6 +426,7 @@ async def _complete_with_fallback(
             if position == len(chain) or not fallback.worth_trying_next(exc):
                 raise
             logger.warning("Model %s failed (%s); trying %s", model, exc.message, chain[position])
+            await _record_attempt(call, exc)
     raise AssertionError("unreachable: the chain is never empty")
 
 
@@ -515,9 +534,9 @@ async def parse(
     half-valid is ever returned. Budget, rate limit and the usage record apply as to
     every other call.
     """
-    call = Call(context or CallContext(), model, messages)
+    call = Call(context or CallContext(), model, messages, schema=schema.model_json_schema())
     async with _recorded(call):
-        tokens = estimate_prompt_tokens(messages)
+        tokens = estimate_prompt_tokens(messages, model, schema=call.schema)
         call.hold = await db.run(limits.check, call.context.user_id, model=model, tokens=tokens)
         return await _parse_once(messages, model, schema, call)
 
@@ -527,31 +546,47 @@ async def _parse_once(
 ) -> Parsed:
     call.model_served = call.model_sent = model
     try:
-        response = await get_client().chat.completions.parse(
+        raw = await get_client().chat.completions.with_raw_response.parse(
             model=model, messages=messages, response_format=schema
         )
     except openai.APIError as exc:
         raise map_error(exc) from exc
+    call.accepted = True
+    # Usage is read from the body before the SDK validates the answer: an answer that
+    # breaks the schema, or was cut or filtered, is billed all the same.
+    priced = await _priced_body(raw.content, call)
+    try:
+        response = raw.parse()
     except pydantic.ValidationError as exc:
-        call.accepted = True  # answered, and billed, but unusable
         raise InvalidOutput(str(exc)) from exc
     except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError) as exc:
-        call.accepted = True  # a cut or filtered answer is not a usable result either
         raise InvalidOutput(str(exc)) from exc
-    call.accepted = True
     message = response.choices[0].message
-    reported = (
-        wire.usage_from(response.usage)
-        if response.usage
-        else Usage(estimate_prompt_tokens(messages), estimate_tokens(message.content or ""), True)
-    )
-    call.model_served = response.model or model
-    priced = await call.priced(reported, call.model_served)
     if message.refusal:
         raise Refused(message.refusal)
     if message.parsed is None:
         raise InvalidOutput("The answer was empty.")
     return Parsed(value=message.parsed, usage=priced, model=call.model_served)
+
+
+async def _priced_body(content: bytes, call: Call) -> Usage:
+    """The usage a non-streamed body reports (estimated when it reports none), priced,
+    with the model the body names as the serving one."""
+    body = _json_object(content)
+    call.model_served = str(body.get("model") or call.model_sent)
+    if reported := wire.chunk_usage(body):
+        return await call.priced(wire.usage_from(reported), call.model_served)
+    for choice in body.get("choices") or ():
+        call.text.append(str((choice.get("message") or {}).get("content") or ""))
+    return await call.priced(call.estimated_usage(), call.model_served)
+
+
+def _json_object(content: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def map_error(exc: openai.APIError) -> GatewayError:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from agents import gateway
+from agents import gateway, tokens
 from agents.events import CallContext, Completion
 from agents.prompts import SUMMARY_HEADING, SUMMARY_INSTRUCTIONS
 
@@ -47,7 +47,7 @@ class Entry:
 
     @property
     def tokens(self) -> int:
-        return gateway.estimate_tokens(self.content) + 4
+        return tokens.estimate_tokens(self.content) + tokens.MESSAGE_OVERHEAD
 
 
 def context_window(model: str) -> int:

@@ -113,6 +113,23 @@ class UsageRecordQuerySet(models.QuerySet):
             unpriced=models.Count("id", filter=models.Q(cost__isnull=True)),
         )
 
+    def totals(self) -> dict[str, Any]:
+        """What these rows add up to, as a usage line shows it: tokens, cost (None when
+        any row is unpriced), whether any is estimated, how many calls and messages."""
+        totals = self.aggregate(
+            prompt_tokens=Coalesce(models.Sum("prompt_tokens"), 0),
+            completion_tokens=Coalesce(models.Sum("completion_tokens"), 0),
+            priced=Coalesce(models.Sum("cost"), Decimal(0), output_field=models.DecimalField()),
+            unpriced=models.Count("id", filter=models.Q(cost__isnull=True)),
+            guessed=models.Count("id", filter=models.Q(estimated=True)),
+            calls=models.Count("id"),
+            rounds=models.Count("message", distinct=True),
+        )
+        priced = totals.pop("priced")
+        totals["cost"] = None if totals.pop("unpriced") else priced
+        totals["estimated"] = bool(totals.pop("guessed"))
+        return totals
+
     def record(self, **fields: Any) -> UsageRecord:
         """Write one call's row. The conversation's id and title are kept in the row, so
         a conversation deleted while its call was in flight leaves the row intact,
@@ -182,13 +199,18 @@ class UsageRecord(models.Model):
     purpose = models.CharField(max_length=20, default="chat")
     model_requested = ClippedCharField(max_length=100)
     model_served = ClippedCharField(max_length=100, blank=True)
+    # The model this attempt was sent to (a fallback's, not the one asked): its price
+    # applies, so the cost can be recomputed from the row.
+    model_sent = ClippedCharField(max_length=100, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     cached_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     # Null means unpriced: no ModelPrice for the model served. Never guessed.
-    cost = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    # Twelve places: a call's exact cost (tokens times a price per million) needs up to
+    # ten, and a rounded row would make the ledger disagree with the price list.
+    cost = models.DecimalField(max_digits=20, decimal_places=12, null=True, blank=True)
     cost_saved = models.DecimalField(
-        max_digits=14, decimal_places=8, null=True, blank=True, help_text="Cache hits only."
+        max_digits=20, decimal_places=12, null=True, blank=True, help_text="Cache hits only."
     )
     latency_ms = models.PositiveIntegerField(default=0)
     cache_hit = models.BooleanField(default=False)
@@ -243,6 +265,16 @@ class UsageRecord(models.Model):
         return self.prompt_tokens + self.completion_tokens
 
     @property
+    def served_tokens(self) -> int:
+        """Tokens the upstream processed for this call (none for a cache hit)."""
+        return 0 if self.cache_hit else self.total_tokens
+
+    @property
+    def cache_hit_tokens(self) -> int:
+        """Tokens of the original answer a cache hit replayed (never sent upstream)."""
+        return self.total_tokens if self.cache_hit else 0
+
+    @property
     def failed(self) -> bool:
         return self.outcome in (self.Outcome.ERROR, self.Outcome.CUT)
 
@@ -259,11 +291,13 @@ class UsageDay(models.Model):
     )
     day = models.DateField()
     requests = models.PositiveIntegerField(default=0)
+    # Tokens the upstream served; what cache hits replayed is counted apart.
     tokens = models.PositiveBigIntegerField(default=0)
-    cost = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+    cache_hit_tokens = models.PositiveBigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=22, decimal_places=12, default=0)
     errors = models.PositiveIntegerField(default=0)
     cache_hits = models.PositiveIntegerField(default=0)
-    saved = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+    saved = models.DecimalField(max_digits=22, decimal_places=12, default=0)
 
     class Meta:
         ordering = ["-day", "user_id"]
@@ -286,7 +320,8 @@ class UsageDay(models.Model):
         day = timezone.localdate(record.created_at, timezone.get_default_timezone())
         amounts = {
             "requests": 1,
-            "tokens": record.total_tokens,
+            "tokens": record.served_tokens,
+            "cache_hit_tokens": record.cache_hit_tokens,
             "cost": record.cost or 0,
             "errors": int(record.failed),
             "cache_hits": int(record.cache_hit),

@@ -9,6 +9,7 @@ must not follow them. A free profile costs 0; a model without a price stays unpr
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
@@ -19,24 +20,40 @@ from agents.events import Usage
 from agents.models import ModelPrice, ModelProfile
 from chatsite import db
 
+FREE = "free"
+
 
 async def cost_of(usage: Usage, sent: str, reported: str = "") -> Decimal | None:
     """USD for `usage` of a request sent to `sent` and answered as `reported`; 0 for
     the offline demo model and free profiles; None when unpriced."""
     if settings.LLM_DEMO:
         return Decimal(0)
-    return await db.run(_cost_of, usage, sent, reported)
+    return await db.run(cost_on, usage, sent, reported)
 
 
-def _cost_of(usage: Usage, sent: str, reported: str) -> Decimal | None:
+def cost_on(usage: Usage, sent: str, reported: str, day: date | None = None) -> Decimal | None:
+    """USD for `usage` at the prices valid on `day` (today by default); None when
+    unpriced. The offline demo model is priced by `cost_of` alone."""
+    return cost_by(price_rule(sent, reported, day), usage)
+
+
+def price_rule(sent: str, reported: str, day: date | None = None) -> ModelPrice | str | None:
+    """What prices a call: a `ModelPrice`, FREE (a free profile), or None (unpriced)."""
     for name in pricing_names(sent, reported):
         profile = ModelProfile.objects.filter(name=name).first()
         if profile is not None and profile.free:
-            return Decimal(0)
-        price = price_for(name)
+            return FREE
+        price = price_for(name, day)
         if price is not None:
-            return price.cost(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens)
+            return price
     return None
+
+
+def cost_by(rule: ModelPrice | str | None, usage: Usage) -> Decimal | None:
+    """USD for `usage` under `rule` (see `price_rule`)."""
+    if rule is None or rule == FREE:
+        return None if rule is None else Decimal(0)
+    return rule.cost(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens)
 
 
 def pricing_names(sent: str, reported: str) -> list[str]:
@@ -63,13 +80,11 @@ def _profiles_by_alias() -> dict[str, str]:
     }
 
 
-def price_for(model: str) -> ModelPrice | None:
-    """The price valid today for exactly `model`."""
-    today = timezone.localdate()
+def price_for(model: str, day: date | None = None) -> ModelPrice | None:
+    """The price valid on `day` (today by default) for exactly `model`."""
+    day = day or timezone.localdate()
     return (
-        ModelPrice.objects.filter(model=model, valid_from__lte=today)
-        .order_by("-valid_from")
-        .first()
+        ModelPrice.objects.filter(model=model, valid_from__lte=day).order_by("-valid_from").first()
     )
 
 

@@ -30,8 +30,10 @@ def _sum(field: str, **filters: Any) -> Coalesce:
     return Coalesce(total, zero, output_field=output)
 
 
-def _tokens() -> Coalesce:
-    return Coalesce(Sum(F("prompt_tokens") + F("completion_tokens")), 0)
+def _tokens(*, cache_hit: bool = False) -> Coalesce:
+    """Tokens the upstream served, or (`cache_hit`) those cache hits replayed."""
+    total = Sum(F("prompt_tokens") + F("completion_tokens"), filter=Q(cache_hit=cache_hit))
+    return Coalesce(total, 0)
 
 
 def usage_today() -> date:
@@ -55,6 +57,7 @@ def _totals() -> dict[str, Any]:
         "all_cost": _sum("cost"),
         "errors": _sum("errors"),
         "cache_hits": _sum("cache_hits"),
+        "cache_hit_tokens": _sum("cache_hit_tokens"),
         "saved": _sum("saved"),
     }
 
@@ -149,12 +152,14 @@ def _bar(day: date, value: Decimal | int, x: float, peak: Decimal | int) -> Bar:
 
 
 def breakdown(records: QuerySet, field: str) -> list[dict[str, Any]]:
-    """Requests, tokens and cost grouped by `field` (model_served or purpose)."""
+    """Requests, tokens (served, and replayed by cache hits) and cost grouped by `field`
+    (model_served or purpose)."""
     return list(
         records.values(field)
         .annotate(
             requests=Count("id"),
             tokens=_tokens(),
+            cache_hit_tokens=_tokens(cache_hit=True),
             cost=Coalesce(Sum("cost"), ZERO, output_field=DecimalField()),
         )
         .order_by("-cost", field)

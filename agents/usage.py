@@ -13,21 +13,19 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.dispatch import Signal
+
 from agents import limits, prices
 from agents.events import CallContext, Usage
 from agents.models import UsageRecord
+from agents.tokens import estimate_prompt_tokens, estimate_tokens
 from chatsite import db
 
 logger = logging.getLogger(__name__)
 
-
-def estimate_tokens(text: str) -> int:
-    """A rough token count (about four characters a token) for when none is reported."""
-    return max(1, (len(text) + 3) // 4) if text else 0
-
-
-def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
-    return sum(estimate_tokens(str(m.get("content") or "")) + 4 for m in messages)
+# Sent (with `row`) once a call's usage row is written: the app that owns the row's
+# conversation may show its new cost, which `agents` cannot do, knowing no such app.
+recorded = Signal()
 
 
 @dataclass
@@ -50,9 +48,15 @@ class Call:
     cache_hit: bool = False
     cost_saved: Decimal | None = None
     text: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     # What the call took from budgets and upstream capacity, given back once recorded.
     hold: limits.Hold | None = None
+    # What the request sends besides its messages, counted in an estimate.
+    tools: list[dict[str, Any]] | None = None
+    schema: dict[str, Any] | None = None
+    # Usage the server reported for an answer that then failed (not yet priced).
+    reported: Usage | None = None
 
     @property
     def reached_user(self) -> bool:
@@ -63,8 +67,21 @@ class Call:
         """Tokens for a call that ended before the upstream reported them."""
         if not self.accepted:
             return Usage(0, 0)
-        completion = estimate_tokens("".join(self.text))
-        return Usage(estimate_prompt_tokens(self.messages), completion, estimated=True)
+        if self.reported is not None:
+            return self.reported
+        model = self.model_sent or self.model_requested
+        prompt = estimate_prompt_tokens(self.messages, model, tools=self.tools, schema=self.schema)
+        completion = estimate_tokens("".join(self.reasoning + self.text), model)
+        return Usage(prompt, completion, estimated=True)
+
+    def end_attempt(self) -> Call:
+        """This attempt as a call of its own, to record once the next model of the
+        chain takes over; this call starts afresh for that model."""
+        attempt = dataclasses.replace(self, hold=None)
+        self.usage = self.reported = None
+        self.accepted, self.model_served, self.started = False, "", time.monotonic()
+        self.text, self.reasoning = [], []
+        return attempt
 
     async def priced(self, usage: Usage, reported: str = "") -> Usage:
         """`usage` with its cost for the model the request was sent to (see
@@ -88,7 +105,15 @@ async def record(call: Call) -> UsageRecord | None:
         logger.exception("Could not record usage for a %s call", call.context.purpose)
         row = None
     await db.run(limits.release_after, call.hold, row, call.accepted)
+    if row is not None:
+        await _announce(row)
     return row
+
+
+async def _announce(row: UsageRecord) -> None:
+    for receiver, result in await recorded.asend_robust(sender=UsageRecord, row=row):
+        if isinstance(result, Exception):
+            logger.warning("A receiver of a usage row failed: %s: %r", receiver, result)
 
 
 def _fields(call: Call) -> dict[str, Any]:
@@ -101,6 +126,7 @@ def _fields(call: Call) -> dict[str, Any]:
         "purpose": context.purpose,
         "model_requested": call.model_requested,
         "model_served": call.model_served,
+        "model_sent": call.model_sent or call.model_requested,
         "prompt_tokens": usage.prompt_tokens,
         "cached_tokens": usage.cached_tokens,
         "completion_tokens": usage.completion_tokens,

@@ -15,7 +15,6 @@ from typing import Any
 
 from agents.errors import HINT_CONTEXT, GatewayError, StreamCut, hint_for
 from agents.events import Event, Finished, ReasoningDelta, TextDelta, ToolCall, ToolCalls, Usage
-from agents.usage import estimate_prompt_tokens
 
 MALFORMED = "The model server sent a malformed reply."
 MID_REPLY = "The model server had an error mid-reply."
@@ -263,15 +262,15 @@ class ResponseReader:
 
     Text comes out as it arrives; reasoning (DeepSeek's `reasoning_content`, Ollama's
     `reasoning`, or `<think>` tags) as `ReasoningDelta`, never as text; tool calls,
-    usage and `Finished` once the response has ended.
+    the usage the server reported (none when it sent none: the gateway estimates it,
+    knowing all the request sent) and `Finished` once the response has ended. `served`
+    and `usage` stay readable when the response breaks off.
     """
 
-    def __init__(self, messages: list[dict[str, Any]], model: str) -> None:
-        self.messages = messages
+    def __init__(self, model: str) -> None:
         self.served = model
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
-        self.chars = 0
         self.tool_calls = ToolCallBuffer()
         self.think = ThinkSplitter()
 
@@ -291,9 +290,7 @@ class ResponseReader:
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if reasoning and isinstance(reasoning, str):
             events.append(ReasoningDelta(reasoning))
-            self.chars += len(reasoning)
         if content := delta.get("content"):
-            self.chars += len(content)
             events.extend(_piece(*part) for part in self.think.feed(content) if part[1])
         for part in delta.get("tool_calls") or ():
             self.tool_calls.add(part)
@@ -306,13 +303,10 @@ class ResponseReader:
             raise StreamCut()
         if self.tool_calls.entries:
             events.append(ToolCalls(self.tool_calls.calls()))
-        events.append(self.usage or self._estimated())
+        if self.usage is not None:
+            events.append(self.usage)
         events.append(Finished(model=self.served, finish_reason=self.finish_reason))
         return events
-
-    def _estimated(self) -> Usage:
-        prompt = estimate_prompt_tokens(self.messages)
-        return Usage(prompt, max(1, self.chars // 4), estimated=True)
 
 
 def _piece(is_reasoning: bool, text: str) -> TextDelta | ReasoningDelta:
@@ -320,10 +314,9 @@ def _piece(is_reasoning: bool, text: str) -> TextDelta | ReasoningDelta:
 
 
 async def events_from_chunks(
-    chunks: AsyncIterator[dict[str, Any]], messages: list[dict[str, Any]], model: str
+    chunks: AsyncIterator[dict[str, Any]], reader: ResponseReader
 ) -> AsyncIterator[Event]:
-    """Every event of one response read from its chunks (see `ResponseReader`)."""
-    reader = ResponseReader(messages, model)
+    """Every event of one response read from its chunks by `reader`."""
     async for chunk in chunks:
         for event in reader.feed(chunk):
             yield event

@@ -239,6 +239,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             streaming=False,
         )
 
+    async def conversation_cost(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_conversation_cost.html",
+            conversation_cost=event["conversation_cost"],
+            oob=True,
+        )
+
     async def conversation_classified(self, event: dict) -> None:
         await self._send_html(
             "conversations/_classification.html",

@@ -8,12 +8,14 @@ the few that are internal.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.template.loader import render_to_string
 from django.utils.text import slugify
 
+from chatsite.money import plain
 from conversations.models import Conversation, Message
 
 EXCLUDED_FIELDS = {"conversation"}
@@ -35,11 +37,16 @@ def conversation_record(conversation: Conversation) -> dict[str, Any]:
     return record
 
 
+class _Encoder(DjangoJSONEncoder):
+    """Django's encoder, with amounts as plain decimal text (exact, never "0E-8")."""
+
+    def default(self, o: Any) -> Any:
+        return plain(o) if isinstance(o, Decimal) else super().default(o)
+
+
 def as_json(conversation: Conversation) -> str:
     """The conversation and its messages as indented JSON."""
-    return json.dumps(
-        conversation_record(conversation), cls=DjangoJSONEncoder, indent=2, ensure_ascii=False
-    )
+    return json.dumps(conversation_record(conversation), cls=_Encoder, indent=2, ensure_ascii=False)
 
 
 def as_markdown(conversation: Conversation) -> str:

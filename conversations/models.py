@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from agents.structured import Category
 from chatsite.fields import ClippedCharField
+from chatsite.money import plain
 
 TITLE_MAX_CHARS = 200
 
@@ -119,7 +120,9 @@ class Message(models.Model):
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     # USD for the reply's model calls; null while unknown or when the model is unpriced.
-    cost = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    cost = models.DecimalField(max_digits=20, decimal_places=12, null=True, blank=True)
+    # Some of its calls' tokens were estimated (the server reported none for them).
+    usage_estimated = models.BooleanField(default=False)
     # An assistant message's tool calls ([{"id", "name", "arguments"}]); a tool message
     # answers one of them by `tool_call_id` and repeats its name and arguments for display.
     tool_calls = models.JSONField(default=list, blank=True)
@@ -170,7 +173,8 @@ class Message(models.Model):
             "model": self.model,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
-            "cost": None if self.cost is None else str(self.cost),
+            "cost": plain(self.cost),
+            "usage_estimated": self.usage_estimated,
             "tool_calls": self.tool_calls,
             "tool_call_id": self.tool_call_id,
             "tool_name": self.tool_name,
@@ -193,6 +197,7 @@ class Message(models.Model):
             prompt_tokens=data.get("prompt_tokens"),
             completion_tokens=data.get("completion_tokens"),
             cost=None if data.get("cost") is None else Decimal(data["cost"]),
+            usage_estimated=data.get("usage_estimated", False),
             tool_calls=data.get("tool_calls", []),
             tool_call_id=data.get("tool_call_id", ""),
             tool_name=data.get("tool_name", ""),

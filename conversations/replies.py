@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from channels.exceptions import ChannelFull
@@ -40,9 +39,10 @@ from agents.events import (
     Waiting,
 )
 from agents.models import UsageRecord
-from agents.usage import estimate_prompt_tokens, estimate_tokens
+from agents.tokens import estimate_prompt_tokens, estimate_tokens
 from chatsite import db
-from conversations import background, confirmations, live, tool_turns
+from chatsite.money import plain
+from conversations import background, confirmations, ledger, live, tool_turns
 from conversations.facts import ReplyFacts
 from conversations.frames import FrameBatcher, FramePolicy
 from conversations.models import Conversation, Message
@@ -176,7 +176,6 @@ class ReplyRun:
         self.wake = asyncio.Event()
         self.phase = Phase.STREAMING
         self.started = time.monotonic()
-        self.usages: list[Usage] = []  # every round's, for the turn's summary
 
     def _move(self, to: Phase) -> None:
         if to not in _MOVES[self.phase]:
@@ -242,7 +241,7 @@ class ReplyRun:
             elif isinstance(event, Notice):
                 await self._notice(event.text)
             elif isinstance(event, Usage):
-                self._add_usage(event)
+                continue  # the message's usage is read from its rows when it ends
             elif isinstance(event, Finished):
                 await self._ended(event)
             elif isinstance(event, Waiting):
@@ -275,12 +274,6 @@ class ReplyRun:
             self.wake.set()
         elif self.thinking.waiting == 1:
             asyncio.get_running_loop().call_later(self.options.frames.max_wait, self.wake.set)
-
-    def _add_usage(self, usage: Usage) -> None:
-        self.usages.append(usage)
-        self.reply.prompt_tokens = usage.prompt_tokens
-        self.reply.completion_tokens = usage.completion_tokens
-        self.reply.cost = usage.cost
 
     async def _on_tool_event(self, event: object) -> bool:
         """Tool rounds: store the calls, show each result or card. True for a card."""
@@ -415,27 +408,17 @@ class ReplyRun:
         reply.content, reply.status, reply.error = self.batcher.text, status, error
         reply.reasoning = self.thinking.text
         reply.updated_at = timezone.now()
-        total = await db.run(_save_final, reply, self.conversation.pk)
+        turn = None if state is TurnState.CONTINUES else self.turn_id
+        total, usage = await db.run(_save_final, reply, self.conversation.pk, turn)
         await self._send(
             "turn.finished",
             reply=reply.as_event(),
             state=state.value,
-            usage=None if state is TurnState.CONTINUES else self._turn_usage(),
-            conversation_cost={"total": str(total["total"]), "unpriced": total["unpriced"]},
+            usage=usage,
+            conversation_cost={"total": plain(total["total"]), "unpriced": total["unpriced"]},
         )
         if state is not TurnState.CONTINUES and status == Message.Status.COMPLETE:
             spawn(background.after_reply(self.conversation.pk, reply.pk, self._facts()))
-
-    def _turn_usage(self) -> dict[str, Any]:
-        """The sum of this run's rounds, as the doors report it."""
-        costs = [u.cost for u in self.usages]
-        return {
-            "prompt_tokens": sum(u.prompt_tokens for u in self.usages),
-            "completion_tokens": sum(u.completion_tokens for u in self.usages),
-            "cost": None if None in costs else str(sum(costs, Decimal(0))),
-            "estimated": any(u.estimated for u in self.usages),
-            "rounds": len(self.usages),
-        }
 
     def _facts(self) -> ReplyFacts:
         sent = self.history[1:]  # after the system prompt: any summary, then the messages
@@ -450,9 +433,13 @@ class ReplyRun:
         )
 
 
-def _save_final(reply: Message, conversation_id: int) -> dict:
-    """Write the message's end state; return the conversation's cost so far. One trip to
-    the database thread for both."""
+def _save_final(
+    reply: Message, conversation_id: int, turn_id: int | None
+) -> tuple[dict, dict | None]:
+    """Write the message's end state with its usage from the ledger; return the
+    conversation's cost so far and, when the turn ends, the turn's usage. One trip to
+    the database thread for all."""
+    ledger.fill_message_usage(reply)
     # An update, not a save: the conversation may have been deleted meanwhile.
     Message.objects.filter(pk=reply.pk).update(
         content=reply.content,
@@ -462,6 +449,7 @@ def _save_final(reply: Message, conversation_id: int) -> dict:
         prompt_tokens=reply.prompt_tokens,
         completion_tokens=reply.completion_tokens,
         cost=reply.cost,
+        usage_estimated=reply.usage_estimated,
         tool_calls=reply.tool_calls,
         reasoning=reply.reasoning,
         reasoning_seconds=reply.reasoning_seconds,
@@ -469,4 +457,5 @@ def _save_final(reply: Message, conversation_id: int) -> dict:
         notice=reply.notice,
         updated_at=reply.updated_at,
     )
-    return UsageRecord.objects.conversation_total(conversation_id)
+    usage = None if turn_id is None else ledger.turn_usage(conversation_id, turn_id)
+    return UsageRecord.objects.conversation_total(conversation_id), usage

@@ -12,7 +12,10 @@ from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
 from accounts.sessions import user_group
-from agents.models import remember_deleted_conversation
+from agents import usage
+from agents.models import UsageRecord, remember_deleted_conversation
+from chatsite import db
+from chatsite.money import plain
 from conversations import live
 from conversations.models import Conversation
 from conversations.replies import spawn
@@ -74,3 +77,15 @@ def _item(conversation: Conversation) -> dict[str, Any]:
         "title": conversation.title,
         "url": conversation.get_absolute_url(),
     }
+
+
+@receiver(usage.recorded)
+async def show_new_cost(sender: type[UsageRecord], row: UsageRecord, **kwargs: Any) -> None:
+    """A background call (title, classification, summary, extraction) of a conversation
+    is recorded after its reply's last frame: every open tab gets the new total then."""
+    if row.conversation_id is None or row.purpose == "chat":
+        return
+    total = await db.run(UsageRecord.objects.conversation_total, row.conversation_id)
+    cost = {"total": plain(total["total"]), "unpriced": total["unpriced"]}
+    group = Conversation(pk=row.conversation_id).group_name
+    await live.broadcast(group, {"type": "conversation.cost", "conversation_cost": cost})

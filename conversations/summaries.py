@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from agents import gateway, memory
+from agents import memory, tokens
 from agents.errors import GatewayError
 from agents.events import CallContext
 from chatsite import db
@@ -158,7 +158,7 @@ async def update_summary(
         _save_if_current,
         plan,
         text=text,
-        tokens=gateway.estimate_tokens(text),
+        tokens=tokens.estimate_tokens(text),
         prompt_tokens=result.usage.prompt_tokens,
         completion_tokens=result.usage.completion_tokens,
         model=result.model,

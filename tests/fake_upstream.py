@@ -1,7 +1,9 @@
 """An OpenAI-compatible server for tests: real HTTP on a free port, scripted replies.
 
 The app's real SDK talks to it through OPENAI_BASE_URL. It streams with delays, fails
-on request, cuts streams, and records every request it received.
+on request, cuts streams, records every request it received, and logs what it served
+for each (`FakeUpstream.served`: status, model, the usage it actually sent), so a test
+can hold the app's usage ledger against it call by call.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+import bpe_openai
 
 
 @dataclass
@@ -106,6 +110,10 @@ class FakeUpstream:
         self.responders: list[Callable[[dict[str, Any]], Reply | None]] = []
         self.keep_requests = True
         self.disconnects = 0
+        # One entry per request, in the order received (see `Served`).
+        self.served: list[Served] = []
+        # How prompt tokens are counted when a reply scripts no usage.
+        self.count_prompt: Callable[[dict[str, Any]], int] = quarter_characters
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", port), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -131,7 +139,20 @@ class FakeUpstream:
         with self._lock:
             self.structured_script.extend(replies)
 
-    def next_reply(self, body: dict[str, Any]) -> Reply:
+    def next_reply(self, body: dict[str, Any]) -> tuple[Reply, Served]:
+        reply = self._take_reply(body)
+        served = Served(
+            status=reply.status,
+            model=reply.model or body.get("model", "fake"),
+            asked=body.get("model", ""),
+            structured="response_format" in body,
+            prompt_tokens=self.count_prompt(body),
+        )
+        with self._lock:
+            self.served.append(served)
+        return reply, served
+
+    def _take_reply(self, body: dict[str, Any]) -> Reply:
         with self._lock:
             if self.keep_requests:
                 log = self.structured_log if "response_format" in body else self.requests
@@ -160,6 +181,19 @@ class FakeUpstream:
         return Handler
 
 
+@dataclass
+class Served:
+    """What the fake did with one request: its status, the model it answered as, and
+    the usage object it sent (None when the answer broke off before it, or failed)."""
+
+    status: int
+    model: str
+    asked: str
+    structured: bool
+    prompt_tokens: int
+    usage: dict[str, Any] | None = None
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 512  # hundreds of streams connect at once in benchmarks
@@ -182,7 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length) or b"{}")
         body["_headers"] = dict(self.headers)
         body["_received_at"] = time.monotonic()
-        reply = self.fake.next_reply(body)
+        reply, self.served = self.fake.next_reply(body)
         if reply.wait_for is not None:
             reply.wait_for.wait(timeout=30)
         try:
@@ -193,7 +227,9 @@ class _Handler(BaseHTTPRequestHandler):
             elif body.get("stream"):
                 self._send_stream(reply, body)
             else:
-                self._send_json(200, _completion(reply, body))
+                completion = _completion(reply, body, self.fake.count_prompt)
+                self._send_json(200, completion)
+                self.served.usage = completion["usage"]
         except (BrokenPipeError, ConnectionResetError):
             self.fake.disconnects += 1
             self.close_connection = True
@@ -238,7 +274,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._event(_chunk(model, {"tool_calls": [call]}))
         self._event(_chunk(model, {}, reply.finish_reason))
         if reply.include_usage and (body.get("stream_options") or {}).get("include_usage"):
-            self._event({**_chunk(model, {}), "choices": [], "usage": _usage(reply, body)})
+            usage = _usage(reply, body, self.fake.count_prompt)
+            self._event({**_chunk(model, {}), "choices": [], "usage": usage})
+            # Behind a malformed event no client reads it: it was not delivered.
+            self.served.usage = usage if reply.garble_after is None else None
         self._write(b"data: [DONE]" + reply.line_end * 2)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
@@ -268,10 +307,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
 
-def _usage(reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
+def _usage(
+    reply: Reply, body: dict[str, Any], count_prompt: Callable[[dict[str, Any]], int]
+) -> dict[str, Any]:
     if reply.usage is not None:
         return reply.usage
-    prompt = sum(len(str(m.get("content") or "")) // 4 + 4 for m in body.get("messages", []))
+    prompt = count_prompt(body)
     completion = len(reply.token_list())
     return {
         "prompt_tokens": prompt,
@@ -290,7 +331,9 @@ def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> dict
     }
 
 
-def _completion(reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
+def _completion(
+    reply: Reply, body: dict[str, Any], count_prompt: Callable[[dict[str, Any]], int]
+) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": reply.text}
     if reply.tool_calls:
         message["tool_calls"] = [
@@ -310,5 +353,44 @@ def _completion(reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
                 "finish_reason": reply.finish_reason,
             }
         ],
-        "usage": _usage(reply, body),
+        "usage": _usage(reply, body, count_prompt),
     }
+
+
+def quarter_characters(body: dict[str, Any]) -> int:
+    """A rough prompt count: a quarter of each message's characters, plus 4."""
+    return sum(len(str(m.get("content") or "")) // 4 + 4 for m in body.get("messages", []))
+
+
+def rendered_prompt_tokens(body: dict[str, Any]) -> int:
+    """The prompt tokens a server like OpenAI's counts for a request: the request
+    rendered as the model reads it (ChatML messages; tools as the TypeScript namespace
+    OpenAI renders them in; the response format's schema), counted with o200k."""
+    parts = [_rendered_tools(body.get("tools") or [])]
+    if response_format := body.get("response_format"):
+        parts.append(f"# Response Formats\n\n{json.dumps(response_format.get('json_schema'))}")
+    for message in body.get("messages", []):
+        text = message.get("content") or ""
+        for call in message.get("tool_calls") or ():
+            text += f"\n{call['function']['name']}({call['function']['arguments']})"
+        parts.append(f"<|im_start|>{message['role']}<|im_sep|>{text}<|im_end|>")
+    prompt = "".join(parts) + "<|im_start|>assistant<|im_sep|>"
+    return len(bpe_openai.get_encoding("o200k_base").encode_ordinary(prompt))
+
+
+def _rendered_tools(tools: list[dict[str, Any]]) -> str:
+    if not tools:
+        return ""
+    lines = ["# Tools", "", "## functions", "", "namespace functions {", ""]
+    for tool in tools:
+        function = tool["function"]
+        lines.append(f"// {function.get('description', '')}")
+        properties = function.get("parameters", {}).get("properties", {})
+        if not properties:
+            lines += [f"type {function['name']} = () => any;", ""]
+            continue
+        lines.append(f"type {function['name']} = (_: {{")
+        for name, spec in properties.items():
+            lines += [f"// {spec.get('description', '')}", f"{name}: {spec.get('type', 'any')},"]
+        lines += ["}) => any;", ""]
+    return "\n".join([*lines, "} // namespace functions", ""])

@@ -35,7 +35,9 @@ async def test_events_cut_anywhere_on_the_wire_arrive_whole(fake_upstream, line_
 
 
 async def test_stream_without_usage_chunk_gets_an_estimate(fake_upstream):
-    fake_upstream.add(Reply(text="x" * 40, include_usage=False))
+    # Ten tokens in o200k (gpt-4o-mini's encoding), as OpenAI's tokenizer page counts it.
+    text = "The quick brown fox jumps over the lazy dog."
+    fake_upstream.add(Reply(text=text, include_usage=False))
     usage = next(e for e in await collect() if isinstance(e, Usage))
     assert usage.estimated and usage.completion_tokens == 10
 

@@ -225,19 +225,32 @@ async def test_queue_for_capacity_fails_clearly_past_its_bound(fake_upstream, se
 
 
 @pytest.mark.parametrize(
-    "failure",
-    [Reply(status=500), Reply(status=429), Reply(first_token_delay=2.0), Reply(status=404)],
+    ("failure", "accepted"),
+    [
+        (Reply(status=500), False),
+        (Reply(status=429), False),
+        (Reply(first_token_delay=2.0), True),  # a 200, then nothing within the timeout
+        (Reply(status=404), False),
+    ],
     ids=["server-error", "rate-limited", "timeout", "model-not-found"],
 )
-async def test_fallback_model_serves_when_the_primary_fails(fake_upstream, settings, failure):
+async def test_fallback_model_serves_when_the_primary_fails(
+    fake_upstream, settings, failure, accepted
+):
     settings.LLM_FALLBACK_MODELS = ["gpt-4o"]
     settings.LLM_TIMEOUT = 0.5
     fake_upstream.add(failure, Reply(text="from the fallback"))
     events = await stream()
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "from the fallback"
     assert [r["model"] for r in fake_upstream.requests] == ["gpt-4o-mini", "gpt-4o"]
-    (record,) = await records()
-    assert (record.model_requested, record.model_served) == ("gpt-4o-mini", "gpt-4o")
+    replaced, served = await records()
+    assert (served.model_requested, served.model_served) == ("gpt-4o-mini", "gpt-4o")
+    assert (served.outcome, served.estimated) == ("ok", False)
+    # The replaced attempt has its row too: a refused one is an error of no tokens; an
+    # accepted one (billable) carries an estimate of what was sent.
+    assert (replaced.model_served, replaced.outcome) == ("gpt-4o-mini", "error")
+    assert (replaced.estimated, replaced.prompt_tokens > 0) == (accepted, accepted)
+    assert replaced.completion_tokens == 0
 
 
 async def test_bad_request_does_not_fall_back(fake_upstream, settings):

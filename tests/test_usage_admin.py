@@ -54,10 +54,12 @@ def test_per_user_page_shows_periods_budget_errors_and_cache_savings(staff, usag
     page = staff.get(PER_USER).content.decode()
     row = page[page.index(f'/per-user/{user.pk}/">alice') :].split("</tr>")[0]
     cells = [c.split("</td>")[0] for c in row.split("<td>")[1:]]
-    # today: 4 calls, 600 tokens, $0.75; all time adds last year's $3.
-    assert cells[:9] == ["4", "600", "$0.75", "4", "600", "$0.75", "5", "750", "$3.75"]
+    # today: 4 calls, 450 tokens served (the cache hit's 150 apart), $0.75; all time
+    # adds last year's $3.
+    assert cells[:9] == ["4", "450", "$0.75", "4", "450", "$0.75", "5", "600", "$3.75"]
     assert "$5" in row and "$4.25" in row  # budget and what is left this month
-    assert cells[-3:] == ["1", "1", "$0.5"]  # errors, cache hits, saved
+    # errors, cache hits, the tokens they replayed, saved
+    assert cells[-4:] == ["1", "1", "150", "$0.5"]
     assert "mallory" in page
 
 
@@ -168,3 +170,33 @@ def test_today_is_the_declared_zones_day_whatever_the_viewers_zone(staff, user, 
     row = page[page.index(f'/per-user/{user.pk}/">alice') :].split("</tr>")[0]
     cells = [c.split("</td>")[0] for c in row.split("<td>")[1:]]
     assert cells[:2] == ["1", "10"]
+
+
+def test_served_and_cache_hit_tokens_are_apart_in_the_csvs(staff, usage, user):
+    response = staff.get(f"{PER_USER}export.csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    alice = next(r for r in rows if r["user__username"] == "alice")
+    assert (alice["all_tokens"], alice["cache_hit_tokens"]) == ("600", "150")
+    records = staff.get(f"{PER_USER}{user.pk}/export.csv")
+    lines = list(csv.DictReader(io.StringIO(b"".join(records.streaming_content).decode())))
+    hit = next(r for r in lines if r["cache_hit"] == "True")
+    assert (hit["served_tokens"], hit["cache_hit_tokens"]) == ("0", "150")
+    assert sum(int(r["served_tokens"]) for r in lines) == 600
+
+
+def test_changelist_filters_calls_by_where_their_tokens_came_from(staff, usage):
+    UsageRecord.objects.create(model_requested="gpt-4o", outcome="error", cost=Decimal(0))
+    counts = {
+        choice: staff.get("/admin/agents/usagerecord/", {"tokens": choice})
+        .content.decode()
+        .count('class="field-served_tokens"')
+        for choice in ("served", "cache_hit", "none")
+    }
+    assert counts == {"served": 5, "cache_hit": 1, "none": 1}
+
+
+def test_costs_export_as_plain_numbers_never_exponents(staff, user):
+    UsageRecord.objects.create(user=user, model_requested="gpt-4o", cost=Decimal("0E-8"))
+    for url in (f"{PER_USER}export.csv", f"{PER_USER}{user.pk}/export.csv"):
+        text = b"".join(staff.get(url).streaming_content).decode()
+        assert "E-" not in text and ",0E" not in text

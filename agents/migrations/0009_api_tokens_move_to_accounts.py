@@ -7,7 +7,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agents', '0006_model_profiles_and_server_errors'),
+        ('agents', '0008_exact_costs'),
         ('accounts', '0002_api_tokens_live_in_accounts'),
     ]
 

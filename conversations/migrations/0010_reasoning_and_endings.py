@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0007_upstream_text_is_clipped'),
+        ('conversations', '0009_exact_message_cost'),
     ]
 
     operations = [
