@@ -113,9 +113,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 await turns.edit(
                     user, conversation_id, content.get("message_id"), content.get("message")
                 )
-            elif action in ("confirm", "cancel"):
+            elif action in ("confirm", "cancel", "allow"):
                 await turns.decide(
-                    user, conversation_id, content.get("confirmation"), approve=action == "confirm"
+                    user,
+                    conversation_id,
+                    content.get("confirmation"),
+                    approve=action != "cancel",
+                    allow_in_conversation=action == "allow",
                 )
             else:
                 await turns.send(user, conversation_id, content.get("message"))
@@ -165,6 +169,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             "conversations/_progress.html",
             message_id=event["message_id"],
             waiting=event["seconds"],
+        )
+
+    async def turn_notice(self, event: dict) -> None:
+        await self._send_html(
+            "conversations/_notice.html", message_id=event["message_id"], text=event["text"]
         )
 
     async def turn_snapshot(self, event: dict) -> None:

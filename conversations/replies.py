@@ -30,6 +30,7 @@ from agents.events import (
     CallContext,
     ConfirmationNeeded,
     Finished,
+    Notice,
     RoundCapReached,
     TextDelta,
     ToolResult,
@@ -223,6 +224,8 @@ class ReplyRun:
                 self.reply.model = event.model
             elif isinstance(event, Waiting):
                 await self._send("turn.waiting", seconds=event.seconds)
+            elif isinstance(event, Notice):
+                await self._send("turn.notice", text=event.text)
             elif isinstance(event, RoundCapReached):
                 return RoundsEnd(
                     f"Stopped after {event.rounds} rounds of tool calls without an answer."
