@@ -14,6 +14,11 @@ from mcp_servers.models import McpServer, McpTool
 class McpServerForm(forms.ModelForm):
     """The bearer token is never shown back; left empty, the stored one is kept."""
 
+    url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        help_text="The Streamable HTTP endpoint, such as …/mcp.",
+    )
     bearer_token = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
