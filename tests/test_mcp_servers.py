@@ -22,7 +22,7 @@ from agents.tools import ToolContext
 from conversations.models import Conversation, Message, ToolConfirmation
 from conversations.services import create_conversation
 from mcp_servers import client, discovery
-from mcp_servers.models import McpServer, McpTool
+from mcp_servers.models import ConversationTool, McpServer, McpTool
 from tests.conftest import open_socket, receive_until
 from tests.fake_upstream import Reply
 
@@ -506,3 +506,41 @@ def test_the_demo_model_calls_a_named_tool_with_the_rest_as_its_text():
     assert json.loads(tool_call["arguments"]) == {"query": "milk"}
     body["messages"] = [{"role": "user", "content": "use unknown_tool milk"}]
     assert respond(body) is None
+
+
+async def test_the_demo_model_uses_a_server_tool_on_a_clear_intent(server, user, conversation):
+    socket_, _ = await turn(user, conversation, "use search_notes zebra", "Demo model (offline)")
+    await receive_until(socket_, "message--complete")
+    await socket_.disconnect()
+
+    assert await tool_answers(conversation) == ["No note matches."]
+
+
+async def test_allow_on_a_card_that_does_not_offer_it_only_confirms_this_call(
+    fake_upstream, server, user, conversation, notes_file
+):
+    fake_upstream.add(
+        Reply(text="", tool_calls=[call("notes__add_note", text="crafted #crafted")]),
+        Reply(text="Noted once."),
+    )
+    socket_, _ = await turn(user, conversation, "note it", CARD)
+    pending = await ToolConfirmation.objects.aget(status="pending")
+    # A hand-made frame: "ask every time" cards have no Allow button.
+    await socket_.send_json_to({"action": "allow", "confirmation": pending.pk})
+    await receive_until(socket_, "Noted once.</p>")
+    await socket_.disconnect()
+
+    assert notes_with(notes_file, "#crafted") == 1
+    assert not await ConversationTool.objects.aexists()
+    offered = await tools.toolset(ToolContext(user=user, conversation_id=conversation.pk))
+    assert offered.get("notes__add_note").is_sensitive
+
+
+async def test_never_ask_stored_for_a_writing_tool_without_override_still_asks(
+    server, user, conversation
+):
+    # As if set around the form's validation (a shell, an old row).
+    await McpTool.objects.filter(name="add_note").aupdate(policy=McpTool.Policy.NEVER)
+    offered = await tools.toolset(ToolContext(user=user, conversation_id=conversation.pk))
+    assert offered.get("notes__add_note").is_sensitive
+    assert not offered.get("notes__search_notes").is_sensitive
