@@ -19,6 +19,7 @@ from agents.events import (
     AgentEvent,
     CallContext,
     ConfirmationNeeded,
+    Notice,
     RoundCapReached,
     TextDelta,
     ToolCall,
@@ -26,7 +27,7 @@ from agents.events import (
     ToolResult,
     ToolRound,
 )
-from agents.tools import ToolContext, ToolError
+from agents.tools import ToolContext, ToolError, Toolset
 
 CAP_RESULT = "Not run: the assistant reached its limit of tool rounds for this turn."
 
@@ -48,7 +49,11 @@ async def run_agent(
     """
     messages = list(messages)
     max_rounds = max_rounds or settings.AGENT_MAX_ROUNDS
-    schemas = tools.schemas()
+    # Fixed for the whole run: a tool the model saw offered is the tool its call runs.
+    offered = await tools.toolset(tool_context)
+    for notice in offered.notices:
+        yield Notice(notice)
+    schemas = offered.schemas()
     for round_number in range(1, max_rounds + 1):
         text: list[str] = []
         calls: tuple[ToolCall, ...] = ()
@@ -69,7 +74,7 @@ async def run_agent(
                 yield ToolResult(call, CAP_RESULT, ok=False)
             yield RoundCapReached(max_rounds)
             return
-        outcomes = await run_calls(calls, tool_context)
+        outcomes = await run_calls(calls, tool_context, offered)
         for outcome in outcomes:
             yield outcome
             if isinstance(outcome, ToolResult):
@@ -81,15 +86,18 @@ async def run_agent(
 
 
 async def run_calls(
-    calls: tuple[ToolCall, ...], context: ToolContext
+    calls: tuple[ToolCall, ...], context: ToolContext, offered: Toolset
 ) -> list[ToolResult | ConfirmationNeeded]:
     """Run a response's calls side by side; sensitive ones only become requests."""
-    return list(await asyncio.gather(*(run_call(call, context) for call in calls)))
+    return list(await asyncio.gather(*(run_call(call, context, offered) for call in calls)))
 
 
-async def run_call(call: ToolCall, context: ToolContext) -> ToolResult | ConfirmationNeeded:
+async def run_call(
+    call: ToolCall, context: ToolContext, offered: Toolset
+) -> ToolResult | ConfirmationNeeded:
+    """One call of a tool the turn offered; a tool not offered is an error for the model."""
     try:
-        tool = tools.get_tool(call.name)
+        tool = offered.get(call.name)
         arguments = tool.parse_arguments(call.arguments)
     except ToolError as exc:
         return ToolResult(call, f"Error: {exc}", ok=False)

@@ -8,7 +8,10 @@ and the same model validates the arguments the model sends. Every tool function 
 or sets the context, so it cannot act as somebody else.
 
 The apps that own the data register their tools (`<app>/tools.py`, imported in their
-`AppConfig.ready`); this module knows none of them.
+`AppConfig.ready`); this module knows none of them. An app whose tools depend on the
+caller (tools of outside servers, tools switched off in one conversation) registers a
+provider instead: each turn starts from `toolset(context)`, the registry as every
+provider left it for that caller.
 
 Whether a tool is sensitive (runs only after the owner confirms) is policy: the
 `sensitive` flag in code or the AGENT_SENSITIVE_TOOLS setting, never the model.
@@ -21,8 +24,8 @@ import json
 import logging
 import re
 import typing
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -101,6 +104,12 @@ class Tool:
     sensitive: bool = False
     # What a call will do, in plain words, for a confirmation card.
     describe: Describe | None = None
+    # Where the tool runs when not in this app (an outside server's name), for the card
+    # and the audit trail.
+    origin: str = ""
+    # Set when the owner may allow the tool for a whole conversation from its card:
+    # records that permission (called only from the owner's own decision).
+    allow_in_conversation: Callable[[ToolContext], None] | None = None
 
     @property
     def is_sensitive(self) -> bool:
@@ -233,6 +242,59 @@ def schemas() -> list[dict[str, Any]]:
     return [t.schema() for t in _registry.values()]
 
 
+@dataclass(frozen=True)
+class Toolset:
+    """The tools one turn may use, and what the user should know about the rest."""
+
+    tools: dict[str, Tool]
+    notices: tuple[str, ...] = field(default=())
+
+    def schemas(self) -> list[dict[str, Any]]:
+        return [t.schema() for t in self.tools.values()]
+
+    def get(self, name: str) -> Tool:
+        """The tool offered under `name`; `ToolError` (for the model) if none is."""
+        try:
+            return self.tools[name]
+        except KeyError:
+            raise ToolError(f"There is no tool named {name!r}.") from None
+
+
+# A provider is given the caller and the toolset so far and returns it changed (tools
+# added or left out, notices); a resolver finds one tool by name for a caller outside a
+# turn (an approved call runs after its turn paused), or None.
+Provider = Callable[[ToolContext, Toolset], Awaitable[Toolset]]
+Resolver = Callable[[ToolContext, str], Tool | None]
+
+_providers: list[tuple[Provider, Resolver | None]] = []
+
+
+def add_provider(provider: Provider, resolver: Resolver | None = None) -> None:
+    """Let an app shape every caller's toolset (registered once, from `AppConfig.ready`)."""
+    if all(existing is not provider for existing, _ in _providers):
+        _providers.append((provider, resolver))
+
+
+async def toolset(context: ToolContext) -> Toolset:
+    """The tools this caller may use now: the registry, as each provider leaves it."""
+    offered = Toolset(dict(_registry))
+    for provider, _ in _providers:
+        offered = await provider(context, offered)
+    return offered
+
+
+def resolve(name: str, context: ToolContext) -> Tool:
+    """A tool by name for this caller, registered or provided; `ToolError` if none.
+    Synchronous: it runs where an approved call runs, on the database thread."""
+    if name in _registry:
+        return _registry[name]
+    for _, resolver in _providers:
+        found = resolver(context, name) if resolver else None
+        if found is not None:
+            return found
+    return get_tool(name)  # raises the usual error
+
+
 def call_sync(tool: Tool, arguments: dict[str, Any], context: ToolContext) -> ToolOutcome:
     """Run a tool; a failure is an outcome with an error, never an exception."""
     try:
@@ -240,18 +302,38 @@ def call_sync(tool: Tool, arguments: dict[str, Any], context: ToolContext) -> To
             result = async_to_sync(tool.function)(context, **arguments)
         else:
             result = tool.function(context, **arguments)
-    except (ToolError, ValidationError) as exc:
-        return ToolOutcome(error=_message(exc))
     except Exception as exc:
-        logger.exception("Tool %s failed", tool.name)
-        return ToolOutcome(error=f"the tool {tool.name} failed ({type(exc).__name__}).")
+        return _failure(tool, exc)
+    return _outcome(result)
+
+
+async def call(tool: Tool, arguments: dict[str, Any], context: ToolContext) -> ToolOutcome:
+    """`call_sync` for async code; tools do their database work on `chatsite.db`'s path.
+
+    A coroutine tool (one that waits on another server) runs on the event loop instead:
+    on the database thread its wait would hold up every query of the process.
+    """
+    if not inspect.iscoroutinefunction(tool.function):
+        return await db.run(call_sync, tool, arguments, context)
+    try:
+        result = await tool.function(context, **arguments)
+    except Exception as exc:
+        return _failure(tool, exc)
+    return _outcome(result)
+
+
+def _outcome(result: Any) -> ToolOutcome:
+    if isinstance(result, ToolOutcome):
+        return result  # a tool that reports its own error (an outside server's)
     content = result if isinstance(result, str) else json.dumps(result, default=str)
     return ToolOutcome(content=content)
 
 
-async def call(tool: Tool, arguments: dict[str, Any], context: ToolContext) -> ToolOutcome:
-    """`call_sync` for async code; tools do their database work on `chatsite.db`'s path."""
-    return await db.run(call_sync, tool, arguments, context)
+def _failure(tool: Tool, exc: Exception) -> ToolOutcome:
+    if isinstance(exc, ToolError | ValidationError):
+        return ToolOutcome(error=_message(exc))
+    logger.error("Tool %s failed", tool.name, exc_info=exc)
+    return ToolOutcome(error=f"the tool {tool.name} failed ({type(exc).__name__}).")
 
 
 def _message(exc: Exception) -> str:

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "conversations",
     "payments",
     "contacts",
+    "mcp_servers",
 ]
 
 MIDDLEWARE = [
@@ -316,3 +317,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# MCP tool servers (mcp_servers). A stdio server runs a command on this machine, so
+# staff may configure one only where MCP_ALLOW_STDIO says so. A tool's result longer
+# than MCP_RESULT_LIMIT characters is cut with a note. A server that answered is not
+# checked again before a turn for MCP_HEALTH_TTL seconds.
+MCP_ALLOW_STDIO = env.bool("MCP_ALLOW_STDIO", default=False)
+MCP_RESULT_LIMIT = env.int("MCP_RESULT_LIMIT", default=20_000)
+MCP_HEALTH_TTL = env.int("MCP_HEALTH_TTL", default=60)

@@ -21,6 +21,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("contacts/", include("contacts.urls")),
+    path("", include("mcp_servers.urls")),
     path("settings/tokens/", include("accounts.token_urls")),
     path("", include("conversations.urls")),
 ]

@@ -127,6 +127,7 @@ class ToolConfirmationAdmin(admin.ModelAdmin):
     list_display = (
         "id",
         "tool_name",
+        "server",
         "status",
         "owner",
         "decided_by",
@@ -135,9 +136,9 @@ class ToolConfirmationAdmin(admin.ModelAdmin):
         "executed_at",
         "conversation",
     )
-    list_filter = ("status", "tool_name")
+    list_filter = ("status", "server", "tool_name")
     list_select_related = ("owner", "decided_by", "conversation")
-    search_fields = ("tool_name", "summary", "owner__username", "result")
+    search_fields = ("tool_name", "server", "summary", "owner__username", "result")
     date_hierarchy = "requested_at"
     readonly_fields = [f.name for f in ToolConfirmation._meta.fields]
 

@@ -53,6 +53,7 @@ async def request(
 def _create(conversation: Conversation, message: Message, needed: ConfirmationNeeded):
     now = timezone.now()
     context = tool_turns.tool_context(conversation)
+    tool = _tool_or_none(needed.call.name, context)
     return ToolConfirmation.objects.create(
         owner_id=conversation.owner_id,
         conversation=conversation,
@@ -61,23 +62,39 @@ def _create(conversation: Conversation, message: Message, needed: ConfirmationNe
         tool_name=needed.call.name,
         arguments=needed.arguments,
         summary=_summary(context, needed)[:500],
+        server=tool.origin if tool else "",
+        may_allow_in_conversation=bool(tool and tool.allow_in_conversation),
         requested_at=now,
         expires_at=now + timedelta(seconds=settings.AGENT_CONFIRMATION_TTL),
     )
 
 
-def _summary(context: ToolContext, needed: ConfirmationNeeded) -> str:
+def _tool_or_none(name: str, context: ToolContext) -> tools.Tool | None:
     try:
-        return tools.get_tool(needed.call.name).summary(context, needed.arguments)
+        return tools.resolve(name, context)
     except tools.ToolError:
+        return None
+
+
+def _summary(context: ToolContext, needed: ConfirmationNeeded) -> str:
+    tool = _tool_or_none(needed.call.name, context)
+    if tool is None:
         return f"Run the tool {needed.call.name}."
+    return tool.summary(context, needed.arguments)
 
 
 def decide_once(
-    user, conversation_id: int, confirmation_id: object, approve: bool
+    user,
+    conversation_id: int,
+    confirmation_id: object,
+    approve: bool,
+    *,
+    allow_in_conversation: bool = False,
 ) -> tuple[ToolConfirmation, bool]:
     """The owner's decision, counted once: the approved call runs here, exactly once.
 
+    With `allow_in_conversation` (offered only on cards that say so), the winning
+    approval also lets the tool run without a card for the rest of this conversation.
     Returns the confirmation as it now stands and whether this decision was the one
     that counted (False: it was decided, or expired, before).
     """
@@ -93,6 +110,8 @@ def decide_once(
             status=Status.REJECTED, decided_by=user, decided_at=now, result=REJECTED_RESULT
         )
     if won and approve:
+        if allow_in_conversation and confirmation.may_allow_in_conversation:
+            _allow_in_conversation(confirmation)
         _execute(confirmation)
     elif not won:
         won = _expire(pending.filter(expires_at__lte=now))
@@ -100,11 +119,20 @@ def decide_once(
     return confirmation, bool(won)
 
 
+def _allow_in_conversation(confirmation: ToolConfirmation) -> None:
+    """The owner's standing permission for this tool in this conversation (their own
+    click on their own card: nothing a tool returns can reach here)."""
+    context = ToolContext(user=confirmation.owner, conversation_id=confirmation.conversation_id)
+    tool = _tool_or_none(confirmation.tool_name, context)
+    if tool is not None and tool.allow_in_conversation is not None:
+        tool.allow_in_conversation(context)
+
+
 def _execute(confirmation: ToolConfirmation) -> None:
     """Run an approved call; only the one decision that approved it gets here."""
     context = ToolContext(user=confirmation.owner, conversation_id=confirmation.conversation_id)
     try:
-        tool = tools.get_tool(confirmation.tool_name)
+        tool = tools.resolve(confirmation.tool_name, context)
     except tools.ToolError as exc:
         outcome = tools.ToolOutcome(error=str(exc))
     else:

@@ -139,9 +139,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 await turns.edit(
                     user, conversation_id, content.get("message_id"), content.get("message")
                 )
-            elif action in ("confirm", "cancel"):
+            elif action in ("confirm", "cancel", "allow"):
                 await turns.decide(
-                    user, conversation_id, content.get("confirmation"), approve=action == "confirm"
+                    user,
+                    conversation_id,
+                    content.get("confirmation"),
+                    approve=action != "cancel",
+                    allow_in_conversation=action == "allow",
                 )
             else:
                 await turns.send(user, conversation_id, content.get("message"))

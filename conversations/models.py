@@ -262,6 +262,11 @@ class ToolConfirmation(models.Model):
     tool_name = ClippedCharField(max_length=100)
     arguments = models.JSONField(default=dict)
     summary = ClippedCharField(max_length=500, help_text="What will happen, in plain words.")
+    server = ClippedCharField(
+        max_length=100, blank=True, help_text="The outside (MCP) server the tool runs on, if any."
+    )
+    # The card offers "Allow for this conversation" (the tool's policy permits it).
+    may_allow_in_conversation = models.BooleanField(default=False)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     requested_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
@@ -304,6 +309,8 @@ class ToolConfirmation(models.Model):
             "tool_name": self.tool_name,
             "arguments": self.arguments,
             "summary": self.summary,
+            "server": self.server,
+            "may_allow_in_conversation": self.may_allow_in_conversation,
             "status": self.status,
             "result": self.result,
             "expires_at": self.expires_at.isoformat(),
@@ -316,6 +323,8 @@ class ToolConfirmation(models.Model):
             tool_name=data["tool_name"],
             arguments=data["arguments"],
             summary=data["summary"],
+            server=data.get("server", ""),
+            may_allow_in_conversation=data.get("may_allow_in_conversation", False),
             status=data["status"],
             result=data["result"],
             expires_at=datetime.fromisoformat(data["expires_at"]),

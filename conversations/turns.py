@@ -184,11 +184,20 @@ def _record_continuation(user, conversation_id: int, message_id: int | None):
 # Pausing and resuming: the owner's decision on a sensitive action.
 
 
-async def decide(user, conversation_id: int, confirmation_id: object, *, approve: bool) -> Decision:
+async def decide(
+    user,
+    conversation_id: int,
+    confirmation_id: object,
+    *,
+    approve: bool,
+    allow_in_conversation: bool = False,
+) -> Decision:
     """The owner's decision: run the tool (or not), tell the model, resume the turn once
-    no call of its round waits any more. Deciding again changes nothing (`counted`)."""
+    no call of its round waits any more. Deciding again changes nothing (`counted`).
+    `allow_in_conversation` approves and lets the tool skip its card in this
+    conversation from now on (where the card offers that)."""
     confirmation, counted, turn_id = await db.run(
-        _decide, user, conversation_id, confirmation_id, approve
+        _decide, user, conversation_id, confirmation_id, approve, allow_in_conversation
     )
     await confirmations.broadcast(
         conversation_id, "confirmation.changed", confirmation, turn_id=turn_id
@@ -207,9 +216,11 @@ async def decide(user, conversation_id: int, confirmation_id: object, *, approve
     return Decision(confirmation, True, TurnRef(conversation_id, turn_id, running))
 
 
-def _decide(user, conversation_id: int, confirmation_id: object, approve: bool):
+def _decide(
+    user, conversation_id: int, confirmation_id: object, approve: bool, allow: bool = False
+):
     confirmation, counted = confirmations.decide_once(
-        user, conversation_id, confirmation_id, approve
+        user, conversation_id, confirmation_id, approve, allow_in_conversation=allow
     )
     return confirmation, counted, _turn_of(confirmation)
 

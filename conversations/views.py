@@ -164,12 +164,16 @@ async def decide_confirmation(
     request: HttpRequest, conversation_id: int, confirmation_id: int
 ) -> HttpResponse:
     """Confirm or cancel a sensitive action (the same as its buttons over the websocket)."""
-    decision = request.POST.get("decision")
-    if decision not in ("confirm", "cancel"):
-        return HttpResponseBadRequest("decision must be confirm or cancel")
+    choice = request.POST.get("decision")
+    if choice not in ("confirm", "cancel", "allow"):
+        return HttpResponseBadRequest("decision must be confirm, cancel or allow")
     user = await request.auser()
     decision = await turns.decide(
-        user, conversation_id, confirmation_id, approve=decision == "confirm"
+        user,
+        conversation_id,
+        confirmation_id,
+        approve=choice != "cancel",
+        allow_in_conversation=choice == "allow",
     )
     confirmation = decision.confirmation
     if request.htmx:

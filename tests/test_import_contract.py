@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-APPS = ["accounts", "agents", "chatsite", "contacts", "conversations", "payments"]
+APPS = ["accounts", "agents", "chatsite", "contacts", "conversations", "mcp_servers", "payments"]
 
 
 def lint_imports(where: Path) -> subprocess.CompletedProcess:

@@ -2,7 +2,9 @@
 
 "what is 17*23", "what's the date", "search for X", "delete this conversation",
 "email bob@example.com about …", "pay 5 EUR to Alice for lunch" each become a tool call
-when the request offers tools; once the tools have answered, it reports their results.
+when the request offers tools; so does "use <tool> <text or JSON arguments>" for any tool
+offered (an MCP server's `notes__search_notes`, or just `search_notes`). Once the tools
+have answered, it reports their results.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ _EMAIL = re.compile(
     r"\bemail\s+([\w.+-]+@[\w-]+(?:\.[\w-]+)+)[\s:,-]*(?:about\s+)?(.*)$",
     re.IGNORECASE | re.DOTALL,
 )
+_USE = re.compile(
+    r"^\s*(?:please\s+)?use\s+(?:the\s+tool\s+)?([\w-]+)\s*:?\s*(.*?)\s*$", re.I | re.S
+)
 _PAYMENT = re.compile(
     r"\bpay\s+(\d+(?:\.\d{1,2})?)\s*([A-Za-z]{3})\s+to\s+(.+?)(?:\s+for\s+(.+?))?[.!]?\s*$",
     re.IGNORECASE,
@@ -50,12 +55,13 @@ def respond(body: dict[str, Any]) -> DemoAnswer | None:
     if last.get("role") != "user":
         return None
     text = str(last.get("content") or "")
-    for intent in _INTENTS:
-        call = intent(text, messages)
-        if call is not None:
-            call["id"] = f"call_demo_{len(messages)}_{call['name']}"
-            return DemoAnswer(tool_calls=[call])
-    return None
+    # "use <tool>" names its tool outright, so it comes before guessing from the words.
+    found = [_use(text, body["tools"])] + [intent(text, messages) for intent in _INTENTS]
+    call = next((c for c in found if c is not None), None)
+    if call is None:
+        return None
+    call["id"] = f"call_demo_{len(messages)}_{call['name']}"
+    return DemoAnswer(tool_calls=[call])
 
 
 def _call(name: str, **arguments: Any) -> Call:
@@ -82,6 +88,33 @@ def _delete(text: str, messages: list[dict]) -> Call | None:
         return None
     # 0 is "the current conversation": the tool knows which one that is.
     return _call("delete_conversation", conversation_id=int(match.group(1) or 0))
+
+
+def _use(text: str, offered: list[dict]) -> Call | None:
+    """ "use <tool> …": the rest is the JSON arguments, or the text of its first string
+    argument."""
+    match = _USE.match(text)
+    functions = [t.get("function") or {} for t in offered]
+    wanted = match.group(1) if match else ""
+    named = [f for f in functions if wanted and wanted in (f.get("name"), _short_name(f))]
+    if len(named) != 1:
+        return None
+    rest = match.group(2)
+    if rest.startswith("{"):
+        return {"name": named[0]["name"], "arguments": rest}
+    field = _first_text_argument(named[0].get("parameters") or {})
+    return _call(named[0]["name"], **({field: rest} if field and rest else {}))
+
+
+def _short_name(function: dict) -> str:
+    return str(function.get("name", "")).partition("__")[2]
+
+
+def _first_text_argument(schema: dict) -> str | None:
+    properties = schema.get("properties") or {}
+    required = [name for name in schema.get("required") or () if name in properties]
+    texts = [n for n in [*required, *properties] if properties[n].get("type") == "string"]
+    return texts[0] if texts else None
 
 
 def _email(text: str, messages: list[dict]) -> Call | None:
