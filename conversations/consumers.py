@@ -139,14 +139,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 await turns.edit(
                     user, conversation_id, content.get("message_id"), content.get("message")
                 )
-            elif action in ("confirm", "cancel", "allow"):
-                await turns.decide(
-                    user,
-                    conversation_id,
-                    content.get("confirmation"),
-                    approve=action != "cancel",
-                    allow_in_conversation=action == "allow",
-                )
+            elif action in turns.DECISIONS:
+                await turns.decide_as(user, conversation_id, content.get("confirmation"), action)
             else:
                 await turns.send(user, conversation_id, content.get("message"))
         except ValidationError as exc:

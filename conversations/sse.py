@@ -61,17 +61,9 @@ async def stream_reply(request: HttpRequest, conversation_id: int) -> HttpRespon
 async def decide(request: HttpRequest, conversation_id: int, confirmation_id: int) -> HttpResponse:
     """Confirm or cancel a waiting action, then stream the rest of its turn as SSE."""
     choice = _field(request, "decision")
-    if choice not in ("confirm", "cancel", "allow"):
-        return JsonResponse({"error": "decision must be confirm, cancel or allow"}, status=400)
 
     async def deciding(user) -> turns.TurnRef:
-        decision = await turns.decide(
-            user,
-            conversation_id,
-            confirmation_id,
-            approve=choice != "cancel",
-            allow_in_conversation=choice == "allow",
-        )
+        decision = await turns.decide_as(user, conversation_id, confirmation_id, choice)
         if not decision.counted:
             raise AlreadyDecided(decision.confirmation.status)
         return decision.turn

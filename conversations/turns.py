@@ -184,6 +184,20 @@ def _record_continuation(user, conversation_id: int, message_id: int | None):
 # Pausing and resuming: the owner's decision on a sensitive action.
 
 
+# A decision as the doors receive it: (approve, allow for the rest of the conversation).
+DECISIONS = {"confirm": (True, False), "cancel": (False, False), "allow": (True, True)}
+
+
+async def decide_as(user, conversation_id: int, confirmation_id: object, choice: object):
+    """`decide` with the word a door received: "confirm", "cancel" or "allow"."""
+    if choice not in DECISIONS:
+        raise ValidationError("The decision must be confirm, cancel or allow.")
+    approve, allow = DECISIONS[choice]
+    return await decide(
+        user, conversation_id, confirmation_id, approve=approve, allow_in_conversation=allow
+    )
+
+
 async def decide(
     user,
     conversation_id: int,

@@ -164,17 +164,13 @@ async def decide_confirmation(
     request: HttpRequest, conversation_id: int, confirmation_id: int
 ) -> HttpResponse:
     """Confirm or cancel a sensitive action (the same as its buttons over the websocket)."""
-    choice = request.POST.get("decision")
-    if choice not in ("confirm", "cancel", "allow"):
-        return HttpResponseBadRequest("decision must be confirm, cancel or allow")
     user = await request.auser()
-    decision = await turns.decide(
-        user,
-        conversation_id,
-        confirmation_id,
-        approve=choice != "cancel",
-        allow_in_conversation=choice == "allow",
-    )
+    try:
+        decision = await turns.decide_as(
+            user, conversation_id, confirmation_id, request.POST.get("decision")
+        )
+    except ValidationError as exc:
+        return HttpResponseBadRequest(exc.messages[0])
     confirmation = decision.confirmation
     if request.htmx:
         return render(request, "conversations/_confirmation.html", {"confirmation": confirmation})
