@@ -28,7 +28,7 @@ from agents.errors import GatewayError, InvalidOutput
 from agents.events import CallContext, TextDelta
 from agents.models import ModelPrice, UsageRecord
 from conversations import export, replies
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, ToolConfirmation
 from conversations.services import create_conversation
 from tests.fake_upstream import Reply, rendered_prompt_tokens
 from tests.test_turn_doors import SseDoor, call
@@ -202,6 +202,24 @@ async def test_every_accepted_call_is_one_row_with_the_servers_figures(fake, set
 
     await audit.run("SSE turn, two tool rounds, then classify", tool_turn)
 
+    # The same door: a turn paused for a confirmation, then resumed by the decision.
+    pay = call("make_payment", recipient="Alice", amount="5", currency="EUR", memo="lunch")
+    fake.add(Reply(text="I will pay Alice.", tool_calls=[pay]), Reply(text="Paid Alice."))
+
+    async def paused() -> None:
+        seen["paused"] = (await sse.send("pay Alice 5 EUR", until="")).usage  # type: ignore[attr-defined]
+
+    await audit.run("SSE turn paused for a confirmation", paused)
+
+    async def resumed() -> None:
+        card = await ToolConfirmation.objects.aget(status="pending")
+        seen["resumed"] = (await sse.decide(card.pk, True, until="")).usage  # type: ignore[attr-defined]
+
+    await audit.run("resumed after confirmation", resumed)
+    assert seen["paused"]["status"] == "waiting" and seen["resumed"]["status"] == "complete"
+    # The resumed turn's line sums both its rounds: the one that asked and the one after.
+    assert seen["resumed"]["rounds"] == 2
+
     rows = [r async for r in UsageRecord.objects.filter(cache_hit=False).order_by("id")]
     matches = _audit_rows(rows, fake.served)
     _print_table(audit.table, len(fake.served), len(rows), matches)
@@ -273,7 +291,8 @@ async def _assert_lines_equal_rows(conversation: Conversation, sse_usage: dict) 
         line = render_to_string("conversations/_usage.html", {"message": message})
         assert f"{message.prompt_tokens} + {message.completion_tokens} tokens" in line
         assert ("estimated" in line) == any(r.estimated for r in rows)
-    tool_turn = [r async for r in UsageRecord.objects.filter(purpose="chat", message__isnull=False)]
+    chat_rows = UsageRecord.objects.filter(purpose="chat", message__isnull=False).order_by("id")
+    tool_turn = [r async for r in chat_rows]
     first_two = tool_turn[:2]
     assert sse_usage["rounds"] == 2
     assert sse_usage["prompt_tokens"] == sum(r.prompt_tokens for r in first_two)

@@ -126,13 +126,13 @@ def test_pending_card_survives_a_server_restart(page, restartable_server, upstre
         Reply(text="Paid after the restart."),
     )
     send(page, "Pay Alice 5 EUR")
-    expect(card(page)).to_contain_text("Pay 5 EUR to Alice")
+    expect(card(page)).to_contain_text("Pay 5.00 EUR to Alice")
 
     stop_server(first)  # a new process, the same database
     second = start_server(tmp_path, upstream.url)
     restartable_server.append(second)
     page.goto(second.url + path)
-    expect(card(page)).to_contain_text("Pay 5 EUR to Alice")
+    expect(card(page)).to_contain_text("Pay 5.00 EUR to Alice")
     card(page).get_by_role("button", name="Confirm").click()
 
     expect(card(page)).to_contain_text("Done")
@@ -149,7 +149,7 @@ def test_demo_model_uses_tools_and_asks_before_paying(page, demo_server):
     expect(page.locator(".message--assistant.message--complete").last).to_contain_text("391")
 
     send(page, "pay 5 EUR to Alice for lunch")
-    expect(card(page)).to_contain_text("Pay 5 EUR to Alice (memo: “lunch”).")
+    expect(card(page)).to_contain_text("Pay 5.00 EUR to Alice (memo: “lunch”).")
     card(page).get_by_role("button", name="Confirm").click()
     expect(card(page)).to_contain_text("Done")
     expect(page.locator(".message--assistant.message--complete").last).to_contain_text(
