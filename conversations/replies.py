@@ -78,6 +78,16 @@ def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
     return task
 
 
+# The messages this process is writing now: its sweeper never takes them for dead, even
+# when a busy moment delays their checkpoints.
+_writing: set[int] = set()
+
+
+def writing() -> frozenset[int]:
+    """Ids of the messages replies of this process are generating now."""
+    return frozenset(_writing)
+
+
 def running_tasks() -> set[asyncio.Task]:
     """Replies and after-reply work still running in this process."""
     return {task for task in _running if not task.done()}
@@ -183,6 +193,13 @@ class ReplyRun:
         self.phase = to
 
     async def run(self) -> None:
+        _writing.add(self.reply.pk)
+        try:
+            await self._run()
+        finally:
+            _writing.discard(self.reply.pk)
+
+    async def _run(self) -> None:
         control = await self.layer.new_channel()
         await live.join(self.conversation.control_group_name, control)
         listener = spawn(self._listen(control, asyncio.current_task()))
@@ -292,7 +309,9 @@ class ReplyRun:
     async def _next_round(self) -> CallContext:
         """Every call of the round is answered: end this message, open the next one."""
         await self._finish(Message.Status.COMPLETE, "", TurnState.CONTINUES)
+        _writing.discard(self.reply.pk)
         self.reply = await db.run(tool_turns.open_reply, self.conversation)
+        _writing.add(self.reply.pk)
         self.batcher.restart()
         self.thinking.restart()
         self.thinking_since = None

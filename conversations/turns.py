@@ -313,16 +313,20 @@ async def resync(conversation: Conversation, channel: str) -> None:
 
 
 def recover_dead_replies(
-    conversation_id: int | None = None, *, stale_after: float | None = None
+    conversation_id: int | None = None,
+    *,
+    stale_after: float | None = None,
+    alive: frozenset[int] = frozenset(),
 ) -> list[Message]:
     """Mark replies left streaming by a dead process as interrupted, keeping their text.
 
     A reply is dead when its checkpoint is older than CHAT_STALE_AFTER seconds (a live
-    reply writes one every CHAT_CHECKPOINT_INTERVAL).
+    reply writes one every CHAT_CHECKPOINT_INTERVAL); those in `alive` (written by this
+    process right now) never are.
     """
     if stale_after is None:
         stale_after = settings.CHAT_STALE_AFTER
-    stale = Message.objects.stale(stale_after)
+    stale = Message.objects.stale(stale_after).exclude(pk__in=alive)
     if conversation_id is not None:
         stale = stale.filter(conversation_id=conversation_id)
     recovered = []
@@ -337,7 +341,8 @@ def recover_dead_replies(
 
 async def sweep(*, stale_after: float | None = None) -> list[Message]:
     """Recover dead replies and show them as interrupted in every open tab."""
-    recovered = await db.run(recover_dead_replies, stale_after=stale_after)
+    alive = replies.writing()
+    recovered = await db.run(recover_dead_replies, stale_after=stale_after, alive=alive)
     for message in recovered:
         await live.broadcast(
             Conversation(pk=message.conversation_id).group_name,

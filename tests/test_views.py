@@ -187,3 +187,11 @@ def test_input_limits_case_2_every_typed_text_states_its_limit(logged_in, user, 
     response = logged_in.post(reverse("tokens:list"), {"name": "n" * 101}, follow=True)
     assert "the limit is 100" in response.content.decode()
     assert not user.api_tokens.exists()
+
+
+def test_the_sweeper_never_takes_a_reply_this_process_is_writing_for_dead(conversation, settings):
+    settings.CHAT_STALE_AFTER = 0
+    busy = conversation.messages.create(role="assistant", content="slow", status="streaming")
+    assert turns.recover_dead_replies(alive=frozenset({busy.pk})) == []
+    busy.refresh_from_db()
+    assert busy.status == Message.Status.STREAMING

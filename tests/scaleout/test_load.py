@@ -64,7 +64,7 @@ async def one_user(browser: LoadBrowser, conversations: list[int]) -> list[float
             started = time.monotonic()
             await send(ws, message="Tell me a story")
             async with asyncio.timeout(120):
-                while "message--complete" not in await ws.recv():
+                while "message--assistant message--complete" not in await ws.recv():
                     pass
             return time.monotonic() - started
 
@@ -83,6 +83,17 @@ def statuses(database_url: str, usernames: list[str]) -> dict[str, int]:
     return dict(rows)
 
 
+async def settled(database_url: str, usernames: list[str]) -> dict[str, int]:
+    """The replies' statuses once none streams any more (at most a minute)."""
+    for _ in range(120):
+        done = statuses(database_url, usernames)
+        if "streaming" not in done and sum(done.values()) == USERS * TURNS:
+            break
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(1)  # their control listeners leave their groups
+    return done
+
+
 async def test_fifty_users_three_turns_each_at_once_every_reply_completes(
     cluster, upstream, database_url
 ):
@@ -97,11 +108,10 @@ async def test_fifty_users_three_turns_each_at_once_every_reply_completes(
         return_exceptions=True,
     )
     elapsed = time.monotonic() - started
-    await asyncio.sleep(1)  # the replies' last writes and group exits
+    done = await settled(database_url, usernames)
 
     failures = [r for r in results if isinstance(r, BaseException)]
     times = sorted(t for r in results if not isinstance(r, BaseException) for t in r)
-    done = statuses(database_url, usernames)
     p95 = times[int(len(times) * 0.95) - 1] if times else float("nan")
     print(
         f"\nload: {USERS} users x {TURNS} turns on 2 processes in {elapsed:.1f} s; "
