@@ -12,6 +12,7 @@ This module must not import Django: the worker processes import it on their own.
 from __future__ import annotations
 
 import ast
+import asyncio
 import math
 import multiprocessing
 import operator
@@ -44,6 +45,13 @@ def calculate(expression: str) -> Number:
     in a worker process; raises `CalculationError` saying why it was refused."""
     _check_size(expression)
     return run_limited(evaluate, expression)
+
+
+async def calculate_async(expression: str) -> Number:
+    """`calculate` for async code: the event loop and every thread stay free while the
+    worker computes."""
+    _check_size(expression)
+    return await run_limited_async(evaluate, expression)
 
 
 def evaluate(expression: str) -> Number:
@@ -199,4 +207,19 @@ def run_limited(function: Callable[..., Any], *arguments: Any, limit: float = TI
     try:
         return future.result()
     except FutureTimeout:
-        raise CalculationError(f"The calculation took too long (limit {limit:g} s).") from None
+        raise _too_long(limit) from None
+
+
+async def run_limited_async(
+    function: Callable[..., Any], *arguments: Any, limit: float = TIME_LIMIT
+) -> Any:
+    """`run_limited`, awaited: nothing in this process waits on the worker."""
+    future = _workers().schedule(function, args=arguments, timeout=limit)
+    try:
+        return await asyncio.wrap_future(future)
+    except FutureTimeout:
+        raise _too_long(limit) from None
+
+
+def _too_long(limit: float) -> CalculationError:
+    return CalculationError(f"The calculation took too long (limit {limit:g} s).")

@@ -1,5 +1,7 @@
 """The tool registry and each built-in tool, against the real database."""
 
+import asyncio
+import inspect
 import json
 import time
 from decimal import Decimal
@@ -11,6 +13,7 @@ from accounts.models import Profile
 from agents import calculator, tools
 from agents.calculator import CalculationError, calculate
 from agents.tools import ToolContext
+from chatsite import db
 from conversations.models import Conversation
 from conversations.services import create_conversation
 from payments.models import Payment
@@ -303,3 +306,23 @@ def test_calculator_errors_read_as_one_sentence(expression, message):
     with pytest.raises(CalculationError) as caught:
         calculate(expression)
     assert str(caught.value) == message
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_slow_calculation_holds_up_no_database_work_case_1(user):
+    """The tool awaits its worker: a query asked for meanwhile is answered first."""
+    finished: list[str] = []
+
+    async def slow() -> None:
+        with pytest.raises(CalculationError, match="took too long"):
+            await calculator.run_limited_async(time.sleep, 30, limit=1.0)
+        finished.append("calculation")
+
+    async def query() -> None:
+        await asyncio.sleep(0.1)  # the calculation has started
+        await db.run(Conversation.objects.count)
+        finished.append("query")
+
+    await asyncio.gather(slow(), query())
+    assert finished == ["query", "calculation"]
+    assert inspect.iscoroutinefunction(tools.get_tool("calculate").function)
