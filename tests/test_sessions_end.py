@@ -40,13 +40,13 @@ async def closed_with(socket: WebsocketCommunicator) -> int | None:
             return output.get("code")
 
 
-async def test_logging_out_closes_the_open_socket(user, conversation):
+async def test_logging_out_closes_the_open_socket_case_8(user, conversation):
     socket, client = await signed_in_socket(user, conversation)
     await sync_to_async(client.post)("/accounts/logout/")
     assert await closed_with(socket) == UNAUTHENTICATED
 
 
-async def test_a_new_password_closes_the_open_socket(user, conversation):
+async def test_a_new_password_closes_the_open_socket_case_8(user, conversation):
     socket, _ = await signed_in_socket(user, conversation)
 
     def change_password() -> None:
@@ -57,14 +57,14 @@ async def test_a_new_password_closes_the_open_socket(user, conversation):
     assert await closed_with(socket) == UNAUTHENTICATED
 
 
-async def test_deactivation_closes_the_open_socket(user, conversation):
+async def test_deactivation_closes_the_open_socket_case_8(user, conversation):
     socket, _ = await signed_in_socket(user, conversation)
     user.is_active = False
     await sync_to_async(user.save)()
     assert await closed_with(socket) == UNAUTHENTICATED
 
 
-async def test_each_message_rechecks_the_session_first(user, conversation, fake_upstream):
+async def test_each_message_rechecks_the_session_first_case_8(user, conversation, fake_upstream):
     socket, _ = await signed_in_socket(user, conversation)
     # Deactivated without any signal (a bulk update): only the re-check can notice.
     await get_user_model().objects.filter(pk=user.pk).aupdate(is_active=False)

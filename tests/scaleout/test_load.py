@@ -94,7 +94,7 @@ async def settled(database_url: str, usernames: list[str]) -> dict[str, int]:
     return done
 
 
-async def test_fifty_users_three_turns_each_at_once_every_reply_completes(
+async def test_fifty_users_three_turns_each_at_once_every_reply_completes_case_3(
     cluster, upstream, database_url
 ):
     upstream.default = Reply(tokens=[f"w{i} " for i in range(40)], token_delay=0.02)
