@@ -237,7 +237,11 @@ def server_env(database_url: str, upstream_url: str, lag_file: Path) -> dict[str
         # Every stream is the one benchmark user's and asks the same question: measure
         # the upstream path, not the per-user limit or the response cache.
         "LLM_USER_RPM": "0",
+        "LLM_GLOBAL_RPM": "0",
         "LLM_CACHE_TTL": "0",
+        # Likewise the write-side limits: the set-up opens hundreds of conversations.
+        "CHAT_MESSAGES_PER_MINUTE": "0",
+        "CHAT_CONVERSATIONS_PER_MINUTE": "0",
         "LOG_LEVEL": "WARNING",
         "BENCH_LAG_FILE": str(lag_file),
     }
