@@ -30,6 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FINAL_MARK = "message--assistant message--complete"
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+# Seconds over which the idle server's own CPU is measured: at N=1 a round lasts about
+# 3.5 s, so a noisy idle rate swings the CPU per reply more than the reply itself.
+IDLE_WINDOW = 6.0
 
 
 @dataclass
@@ -352,11 +355,12 @@ async def benchmark(args: argparse.Namespace) -> None:
         wait_for_port(app_port)
         await run_app(base, targets[:1])  # warm up: first request, imports, connections
         await run_raw(upstream_url, 1)
+        time.sleep(3)  # the warm-up's after-reply work ends
         idle_before = cpu_seconds(server.pid)
-        time.sleep(2)
+        time.sleep(IDLE_WINDOW)
         # What the idle process costs (its lag probe included), taken out of the figures
         # per reply below.
-        idle_rate = (cpu_seconds(server.pid) - idle_before) / 2
+        idle_rate = (cpu_seconds(server.pid) - idle_before) / IDLE_WINDOW
         print(f"Upstream: TTFT {args.ttft * 1000:.0f} ms, {args.tokens} tokens, "
               f"{args.delay * 1000:.0f} ms apart. Server: one Daphne process, "
               f"{'PostgreSQL' if database_url.startswith('postgres') else 'SQLite'}, "
