@@ -161,9 +161,11 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, *, system_only: bool = False) -> float:
+    """The process's CPU time so far (user and kernel), or its kernel time alone."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[12]) + (0 if system_only else int(fields[11]))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def db_row_writes(database_url: str) -> int | None:
@@ -372,15 +374,17 @@ async def benchmark(args: argparse.Namespace) -> None:
             # Small N runs several rounds, one after another, so its percentiles come
             # from at least --samples streams, not from one.
             raw, app = Phase(), Phase()
-            cpu, measured, lags = 0.0, 0.0, []
+            cpu, system, measured, lags = 0.0, 0.0, 0.0, []
             writes_before = settled_row_writes(database_url)
             for _ in range(rounds[n]):
                 raw_round = await run_raw(upstream_url, n)
                 cpu_before, measured_from = cpu_seconds(server.pid), time.perf_counter()
+                system_before = cpu_seconds(server.pid, system_only=True)
                 _, lag_offset = read_lags(lag_file, 0)
                 app_round = await run_app(base, targets[used : used + n])
                 used += n
                 cpu += cpu_seconds(server.pid) - cpu_before
+                system += cpu_seconds(server.pid, system_only=True) - system_before
                 # The idle process's own CPU over the whole round, the second the
                 # sockets wait before sending included (one round per reply at N=1).
                 measured += time.perf_counter() - measured_from
@@ -401,7 +405,8 @@ async def benchmark(args: argparse.Namespace) -> None:
                 "server RSS after": f"{rss_mb(server.pid):.0f} MB",
                 "server CPU per reply": (
                     f"{(cpu - idle_rate * measured) / replies * 1000:.1f} ms "
-                    f"({cpu / replies * 1000:.1f} ms with the idle process's own)"
+                    f"({cpu / replies * 1000:.1f} ms with the idle process's own, of which "
+                    f"{system / replies * 1000:.1f} ms in the kernel)"
                 ),
             }
             report(n, raw, app, extra)
