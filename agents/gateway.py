@@ -365,24 +365,46 @@ async def _adapted(request: _Request, call: Call) -> AsyncIterator[Event]:
                 yield Notice(profiles.NOTICES[capability])
 
 
+# What the SDK's generic POST hands back for a streamed call: only its `response` is
+# read (see `_posted`), never its typed chunks.
+_RawStream = openai.AsyncStream[object]
+
+
+@contextlib.asynccontextmanager
+async def _posted(request: _Request) -> AsyncIterator[httpx2.Response]:
+    """The server's open response to `request`, sent with the SDK's public generic
+    `post`: its auth, retries, timeouts and status errors, without the per-call type
+    transform `chat.completions.create` runs over a body that is plain JSON already."""
+    stream = await get_client().post(
+        "/chat/completions",
+        body=request.options(),
+        cast_to=object,
+        stream=True,
+        stream_cls=_RawStream,
+    )
+    try:
+        yield stream.response
+    finally:
+        await stream.close()
+
+
 async def _send(request: _Request, call: Call) -> AsyncIterator[Event]:
-    """One request. The SDK builds and sends it (auth, retries, status errors); the
-    answer is read here as plain JSON, which costs a fraction of the SDK's typed chunk
-    objects on every token, and streamed or not, it comes out as the same events."""
+    """One request. The SDK sends it (auth, retries, status errors); the answer is
+    read here as plain JSON, which costs a fraction of the SDK's typed chunk objects on
+    every token, and streamed or not, it comes out as the same events."""
     limit = settings.LLM_FIRST_TOKEN_TIMEOUT
     reader = wire.ResponseReader(request.model)
     try:
         # The first event is due within `limit`, SDK retries included; after it only
         # the read timeout (LLM_TIMEOUT) applies.
         async with asyncio.timeout(limit or None) as first_event:
-            async with get_client().chat.completions.with_streaming_response.create(
-                **request.options()
-            ) as response:
+            async with _posted(request) as response:
                 call.accepted = True
                 if request.streams:
-                    chunks = wire.sse_payloads(response.iter_bytes())
+                    chunks = wire.sse_payloads(response.aiter_bytes())
                 else:
-                    chunks = wire.one_chunk(await response.json())
+                    await response.aread()
+                    chunks = wire.one_chunk(response.json())
                 async for event in wire.events_from_chunks(chunks, reader):
                     first_event.reschedule(None)
                     yield event

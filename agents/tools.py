@@ -19,6 +19,7 @@ Whether a tool is sensitive (runs only after the owner confirms) is policy: the
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
@@ -116,8 +117,11 @@ class Tool:
         """Sensitive by its flag or by the site's policy setting."""
         return self.sensitive or self.name in settings.AGENT_SENSITIVE_TOOLS
 
-    @property
+    @functools.cached_property
     def parameters(self) -> dict[str, Any]:
+        """The arguments' JSON schema. Built once: pydantic's schema generation was the
+        largest single cost of a model call when it ran for every request. Shared, so
+        nothing may change it in place (the SDK only reads it)."""
         return _clean_schema(self.arguments.model_json_schema())
 
     def schema(self) -> dict[str, Any]:

@@ -9,6 +9,13 @@ import threading
 from tests.fake_upstream import FakeUpstream, Reply
 
 
+def _token(i: int) -> str:
+    """Markdown as models write it: a bold word now and then, a paragraph every 25
+    tokens, so that rendering the closed blocks while streaming is measured too."""
+    word = f"**tok{i}** " if i % 10 == 5 else f"tok{i} "
+    return word + ("\n\n" if i % 25 == 24 else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0)
@@ -18,7 +25,7 @@ def main() -> None:
     args = parser.parse_args()
     fake = FakeUpstream(port=args.port)
     fake.default = Reply(
-        tokens=[f"tok{i} " for i in range(args.tokens)],
+        tokens=[_token(i) for i in range(args.tokens)],
         first_token_delay=args.ttft,
         token_delay=args.delay,
     )

@@ -17,7 +17,7 @@ from accounts.middleware import display_zone
 from accounts.models import Profile
 from accounts.sessions import still_signed_in, user_group
 from chatsite import db
-from conversations import classification, live, services, turns
+from conversations import classification, fragments, live, services, turns
 from conversations.models import Conversation, Message, Summary, ToolConfirmation
 
 logger = logging.getLogger(__name__)
@@ -190,13 +190,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def turn_delta(self, event: dict) -> None:
-        await self._send_html(
-            "conversations/_delta.html",
-            message_id=event["message_id"],
-            text=event["text"],
-            tokens=event.get("tokens"),
-            elapsed=event.get("elapsed"),
+        message_id = event["message_id"]
+        html = fragments.delta(
+            message_id, event["text"], html=event.get("html", ""), tail=event.get("tail", "")
         )
+        if event.get("tokens") is not None:
+            html += fragments.progress(message_id, event["tokens"], event["elapsed"])
+        await self._send_frame(html)
 
     async def turn_reasoning(self, event: dict) -> None:
         await self._send_html(
@@ -225,7 +225,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def turn_snapshot(self, event: dict) -> None:
         await self._send_html(
-            "conversations/_snapshot.html", message_id=event["message_id"], text=event["text"]
+            "conversations/_snapshot.html",
+            message_id=event["message_id"],
+            html=event.get("html", ""),
+            tail=event.get("tail", event["text"]),
         )
 
     async def turn_finished(self, event: dict) -> None:
@@ -293,6 +296,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # Times in frames show in the user's own zone, as on the page.
         with timezone.override(getattr(self, "zone", None)):
             html = render_to_string(template, context)
+        await self._send_frame(html)
+
+    async def _send_frame(self, html: str) -> None:
+        """Send one frame, unless the tab has stopped reading what it is sent."""
+        if self.unread > settings.CHAT_SOCKET_UNREAD_LIMIT:
+            return  # closing: this tab stopped reading
         self.unread += len(html)
         if self.unread > settings.CHAT_SOCKET_UNREAD_LIMIT:
             logger.info("Closing a socket whose tab stopped reading (%s unread)", self.unread)

@@ -60,3 +60,38 @@ def render_markdown(text: str) -> str:
         link_rel="noopener noreferrer nofollow",
         filter_style_properties={"text-align"},
     )
+
+
+# Blocks that nothing after a blank line can extend (a list or an indented code block
+# can still go on past one).
+_ENDED_BY_BLANK_LINE = {"paragraph_open", "heading_open", "blockquote_open", "table_open", "hr"}
+
+
+def closed_length(text: str) -> int:
+    """How much of `text`, from its start, is made of markdown blocks that later text
+    can no longer change: rendered alone, they come out as in the whole text (reference
+    link definitions aside)."""
+    if "\r" in text:
+        return 0  # the parser counts lines after folding "\r\n"; hold such text whole
+    # Whole lines only: a line being written may turn out to continue the block above
+    # it ("2" becoming "2. second" of a list).
+    text = text[: text.rfind("\n") + 1]
+    blocks = [t for t in _markdown.parse(text) if t.level == 0 and t.map]
+    if not blocks:
+        return 0
+    lines = text.split("\n")
+    last = blocks[-1]
+    closed_lines = last.map[0]
+    if _block_ended(last, lines):
+        closed_lines = len(lines) - 1  # up to the last newline
+    return sum(len(line) + 1 for line in lines[:closed_lines])
+
+
+def _block_ended(block, lines: list[str]) -> bool:
+    """Whether the text's last block is over though nothing follows it yet."""
+    start, end = block.map
+    if block.type == "fence":  # its closing fence is a whole line
+        closing = lines[end - 1].strip() if end - 1 > start and end < len(lines) else ""
+        return closing.startswith(block.markup) and not closing.strip(block.markup[0])
+    after = lines[end:-1]  # whole lines after the block
+    return block.type in _ENDED_BY_BLANK_LINE and any(not line.strip() for line in after)

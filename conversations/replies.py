@@ -43,9 +43,11 @@ from agents.tokens import estimate_prompt_tokens, estimate_tokens
 from chatsite import db
 from chatsite.money import plain
 from conversations import background, confirmations, ledger, live, tool_turns
+from conversations.blocks import StreamedMarkdown
 from conversations.facts import ReplyFacts
 from conversations.frames import FrameBatcher, FramePolicy
 from conversations.models import Conversation, Message
+from conversations.rendering import render_markdown
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +181,8 @@ class ReplyRun:
         self.options = options
         self.layer = get_channel_layer()
         self.batcher = FrameBatcher(options.frames)
+        # What the tabs show formatted; a reply asked to go on starts from its text.
+        self.markdown = StreamedMarkdown.resumed(reply.content)
         if reply.content:  # asked to go on: the tabs already show what it said
             self.batcher.parts, self.batcher.sent = [reply.content], 1
         self.thinking = FrameBatcher(options.frames)  # reasoning, shown apart
@@ -313,6 +317,7 @@ class ReplyRun:
         self.reply = await db.run(tool_turns.open_reply, self.conversation)
         _writing.add(self.reply.pk)
         self.batcher.restart()
+        self.markdown = StreamedMarkdown()
         self.thinking.restart()
         self.thinking_since = None
         await self._send("turn.resumed", reply=self.reply.as_event())
@@ -338,18 +343,28 @@ class ReplyRun:
             if not self.batcher.due(now):
                 continue
             if self.batcher.waiting:
-                await self._send("turn.delta", text=self.batcher.take(), **self._progress())
+                await self._send_delta()
             if self.batcher.snapshot_to:
                 await self._send_snapshots()
             await asyncio.sleep(self.options.frames.interval)
+
+    async def _send_delta(self) -> None:
+        """The text not yet sent; with the HTML of the markdown blocks it closed (once
+        for every tab: rendering and sanitizing happen here, not per socket)."""
+        text = self.batcher.take()
+        html = self.markdown.feed(text)
+        closed = {"html": html, "tail": self.markdown.tail} if html else {}
+        await self._send("turn.delta", text=text, **closed, **self._progress())
 
     async def _send_snapshots(self) -> None:
         """The text so far to each socket that asked, and to it alone: a reconnect
         costs one copy of the text, not one per open tab."""
         channels, text = self.batcher.take_snapshot()
+        cut = self.markdown.rendered  # as the later frames expect the tab to show it
         event = {"type": "turn.snapshot", "turn": self.turn_id, "message_id": self.reply.pk}
+        event |= {"text": text, "html": render_markdown(text[:cut]), "tail": text[cut:]}
         for channel in channels:
-            await live.send_to(channel, {**event, "text": text})
+            await live.send_to(channel, event)
 
     def _progress(self) -> dict[str, Any]:
         tokens = len(self.batcher.parts)
@@ -422,7 +437,7 @@ class ReplyRun:
         if self.batcher.waiting:
             # Text still waiting for its frame goes out first: delta-only listeners (the
             # SSE endpoint) must receive every token, not only the final render.
-            await self._send("turn.delta", text=self.batcher.take(), **self._progress())
+            await self._send_delta()
         reply = self.reply
         reply.content, reply.status, reply.error = self.batcher.text, status, error
         reply.reasoning = self.thinking.text

@@ -229,3 +229,38 @@ async def test_a_tab_that_stops_reading_is_dropped_and_the_reply_goes_on_case_9(
     assert "word299" in finished_frame(frames)
     reply = await Message.objects.aget(conversation=conversation, role="assistant")
     assert reply.status == Message.Status.COMPLETE
+
+
+async def test_closed_paragraphs_arrive_rendered_before_the_reply_ends(
+    fake_upstream, user, conversation
+):
+    tokens = ["A **bold** start.", "\n\n", "Still ", "<b>open</b>", *["more "] * 10]
+    fake_upstream.add(Reply(tokens=tokens, token_delay=0.03))
+    socket, _ = await open_socket(user, conversation.pk)
+    await socket.send_json_to({"message": "format as you go"})
+    frames = await receive_until(socket, "message--assistant message--complete")
+    await socket.disconnect()
+
+    live = [f for f in frames if f.startswith('<div id="msg-')]
+    rendered = next(f for f in live if "beforebegin" in f)
+    assert "<p>A <strong>bold</strong> start.</p>" in rendered
+    assert frames.index(rendered) < frames.index(finished_frame(frames))
+    assert "&lt;b&gt;open&lt;/b&gt;" in "".join(live)  # the open block: escaped text
+
+
+async def test_a_reconnecting_tab_gets_the_closed_blocks_rendered(
+    fake_upstream, user, conversation
+):
+    tokens = ["Para **one**.\n\n", *[f"t{i} " for i in range(40)]]
+    fake_upstream.add(Reply(tokens=tokens, token_delay=0.03))
+    first, _ = await open_socket(user, conversation.pk)
+    await first.send_json_to({"message": "long one"})
+    await receive_until(first, "t3 ")
+    await first.disconnect()
+
+    second, _ = await open_socket(user, conversation.pk)
+    snapshot = (await receive_until(second, 'hx-swap-oob="innerHTML"'))[-1]
+    await receive_until(second, "message--assistant message--complete")
+    await second.disconnect()
+    assert "<p>Para <strong>one</strong>.</p>" in snapshot
+    assert "t3 " in snapshot.split("message__tail")[1]

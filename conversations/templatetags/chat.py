@@ -5,6 +5,7 @@ from django import template
 from django.utils.safestring import SafeString, mark_safe
 
 from agents.gateway import model_label as _model_label
+from conversations.blocks import split_streamed
 from conversations.rendering import render_markdown
 from conversations.search import highlight_matches
 from conversations.tool_turns import pretty_arguments as _pretty_arguments
@@ -54,3 +55,11 @@ def highlight(text: str, query: str) -> SafeString:
 def tool_view(message) -> ToolView:
     """`{% tool_view message as view %}`: how a tool message's result is shown."""
     return _tool_view(message.tool_name, message.tool_arguments, message.content)
+
+
+@register.simple_tag
+def streamed(text: str) -> tuple[SafeString, str]:
+    """`{% streamed message.content as shown %}`: a streaming message's closed blocks
+    as sanitized HTML (`shown.0`) and its open block as text (`shown.1`)."""
+    html, tail = split_streamed(text or "")
+    return mark_safe(html), tail  # noqa: S308 - sanitized by nh3

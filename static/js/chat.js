@@ -100,6 +100,9 @@
   // says so.
   document.addEventListener("htmx:wsAfterMessage", function () {
     var gone = document.querySelector("#conversation-gone[data-redirect]");
-    if (gone) window.location.assign(gone.dataset.redirect);
+    if (!gone) return;
+    var to = gone.dataset.redirect;
+    gone.removeAttribute("data-redirect"); // go once, whatever frames follow
+    window.location.assign(to);
   });
 })();

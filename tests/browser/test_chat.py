@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import log_in, new_conversation, open_menu, screenshot
@@ -209,3 +210,29 @@ def test_demo_model_works_end_to_end_with_no_key(page, demo_server):
     expect(reply.locator("pre code")).to_contain_text("def greet")
     expect(reply.locator("a")).to_have_attribute("href", "https://docs.djangoproject.com/")
     screenshot(page, "chat-demo")
+
+
+@pytest.mark.parametrize("size", [(390, 844), (1280, 900)], ids=["phone", "desktop"])
+def test_closed_blocks_show_formatted_while_the_reply_streams(
+    browser, daphne_server, upstream, size
+):
+    words = [f"more{i} " for i in range(60)]
+    tokens = ["A **bold", "** word", " here.\n", "\n", "```\nx = 1\n```\n", "\n", *words]
+    upstream.add(Reply(tokens=tokens, token_delay=0.05))
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    page = context.new_page()
+    log_in(page, daphne_server)
+    new_conversation(page)
+    send(page, "Format as you go")
+
+    reply = page.locator(".message--assistant").last
+    expect(reply.locator(".message__body > p strong")).to_have_text("bold")
+    expect(reply.locator(".message__body > pre code")).to_have_text("x = 1\n")
+    assert "message--streaming" in reply.get_attribute("class")  # before the end
+    assert "**" not in reply.locator(".message__body").inner_text()
+    shown = reply.locator(".message__body > p").first.inner_html()
+
+    expect(reply).to_have_class(re.compile("message--complete"))
+    assert reply.locator(".message__body > p").first.inner_html() == shown
+    expect(reply.locator(".message__body")).to_contain_text("more59")
+    context.close()
