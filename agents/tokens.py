@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import json
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import bpe_openai
+if TYPE_CHECKING:
+    import bpe_openai
 
 # Encodings by the start of a model's name, for the names the tokenizer's own table
 # lacks (dated versions, newer families); the first match wins, so longer names first.
@@ -47,16 +50,25 @@ RENDERED_SCHEMA_KEYS = frozenset(
 )
 
 
+@functools.cache
+def _tokenizer() -> ModuleType:
+    """`bpe_openai`, loaded when a count first needs it: importing it reads its tables
+    (about half a second and tens of MB), which most processes never need, since the
+    servers report usage and the limits count characters."""
+    return importlib.import_module("bpe_openai")
+
+
 @functools.lru_cache(maxsize=256)
 def encoding_for(model: str) -> bpe_openai.Encoding | None:
     """The tokenizer of `model` when its encoding is known (shipped inside the package,
     no network), else None. Routers' "vendor/model" names count as the model."""
     name = model.rsplit("/", 1)[-1]
-    with contextlib.suppress(bpe_openai.UnsupportedModelError):
-        return bpe_openai.encoding_for_model(name)
+    tokenizer = _tokenizer()
+    with contextlib.suppress(tokenizer.UnsupportedModelError):
+        return tokenizer.encoding_for_model(name)
     for prefix, encoding in ENCODING_PREFIXES:
         if name.startswith(prefix):
-            return bpe_openai.get_encoding(encoding)
+            return tokenizer.get_encoding(encoding)
     return None
 
 

@@ -156,9 +156,11 @@ def record_locked_turn(conversation: Conversation, text: str) -> tuple[Turn, lis
         ]
     )
     conversation.updated_at = timezone.now()
+    fields = ["updated_at"]
     if conversation.title == Conversation.DEFAULT_TITLE:
         conversation.title = automatic_title(text)
-    conversation.save(update_fields=["updated_at", "title"])
+        fields.append("title")  # only then do the open sidebars hear of it
+    conversation.save(update_fields=fields)
     turn = Turn(conversation, user_message, reply)
     return turn, prompt_messages(conversation, before_id=reply.pk)
 

@@ -9,19 +9,34 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import importlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx2
-from mcp import Client, StdioServerParameters
-from mcp import types as mcp_types
-from mcp.client.streamable_http import streamable_http_client
 
 from agents.tools import ToolOutcome
+
+if TYPE_CHECKING:
+    from mcp import Client
+    from mcp import types as mcp_types
+
+
+@functools.cache
+def _sdk() -> SimpleNamespace:
+    """The `mcp` SDK, loaded on first use: importing it costs a process about half a
+    second and tens of MB at start, and most sites connect no MCP server."""
+    return SimpleNamespace(
+        core=importlib.import_module("mcp"),
+        types=importlib.import_module("mcp.types"),
+        streamable_http=importlib.import_module("mcp.client.streamable_http"),
+    )
 
 
 class ServerUnavailable(Exception):
@@ -67,8 +82,8 @@ async def connect(spec: ServerSpec) -> AsyncIterator[Client]:
     if spec.is_stdio:
         if not spec.allow_stdio:
             raise ServerUnavailable("stdio servers are not allowed on this site.")
-        params = StdioServerParameters(command=spec.command, args=list(spec.args))
-        async with Client(params, read_timeout_seconds=spec.timeout) as client:
+        params = _sdk().core.StdioServerParameters(command=spec.command, args=list(spec.args))
+        async with _sdk().core.Client(params, read_timeout_seconds=spec.timeout) as client:
             yield client
         return
     headers = dict(spec.headers)
@@ -76,8 +91,8 @@ async def connect(spec: ServerSpec) -> AsyncIterator[Client]:
         headers["Authorization"] = f"Bearer {spec.bearer_token}"
     timeout = httpx2.Timeout(spec.timeout)
     async with httpx2.AsyncClient(headers=headers, timeout=timeout) as http:
-        transport = streamable_http_client(spec.url, http_client=http)
-        async with Client(transport, read_timeout_seconds=spec.timeout) as client:
+        transport = _sdk().streamable_http.streamable_http_client(spec.url, http_client=http)
+        async with _sdk().core.Client(transport, read_timeout_seconds=spec.timeout) as client:
             yield client
 
 
@@ -155,7 +170,7 @@ def as_outcome(result: mcp_types.CallToolResult, *, limit: int) -> ToolOutcome:
     other blocks named with their type and size (never fetched); cut at `limit`."""
     parts = [_block(block) for block in result.content]
     if result.structured_content is not None and not any(
-        isinstance(b, mcp_types.TextContent) for b in result.content
+        isinstance(b, _sdk().types.TextContent) for b in result.content
     ):
         parts.append(json.dumps(result.structured_content, ensure_ascii=False))
     text = cut("\n".join(parts), limit)
@@ -165,20 +180,20 @@ def as_outcome(result: mcp_types.CallToolResult, *, limit: int) -> ToolOutcome:
 
 
 def _block(block: Any) -> str:
-    if isinstance(block, mcp_types.TextContent):
+    if isinstance(block, _sdk().types.TextContent):
         return block.text
-    if isinstance(block, mcp_types.ImageContent | mcp_types.AudioContent):
+    if isinstance(block, _sdk().types.ImageContent | _sdk().types.AudioContent):
         return f"[{block.type}: {block.mime_type}, {_size(_decoded_length(block.data))}]"
-    if isinstance(block, mcp_types.ResourceLink):
+    if isinstance(block, _sdk().types.ResourceLink):
         size = f", {_size(block.size)}" if block.size is not None else ""
         return f"[resource link: {block.uri} ({block.mime_type or 'unknown type'}{size})]"
-    if isinstance(block, mcp_types.EmbeddedResource):
+    if isinstance(block, _sdk().types.EmbeddedResource):
         return _embedded(block.resource)
     return f"[{getattr(block, 'type', 'unknown')} content]"
 
 
 def _embedded(resource: Any) -> str:
-    if isinstance(resource, mcp_types.TextResourceContents):
+    if isinstance(resource, _sdk().types.TextResourceContents):
         length = len(resource.text.encode())
     else:
         length = _decoded_length(resource.blob)
