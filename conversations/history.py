@@ -7,12 +7,10 @@ so the time per page stays flat however long the conversation grows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
-from django.utils import timezone
 
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, stale_cutoff
 
 PAGE_SIZE = 50
 
@@ -44,7 +42,7 @@ def history_page(
 def _show_dead_as_interrupted(messages: list[Message]) -> None:
     """A reply whose process died shows as interrupted at once; the sweeper
     (`turns.sweep`) writes that status soon after. Reading a page writes nothing."""
-    cutoff = timezone.now() - timedelta(seconds=settings.CHAT_STALE_AFTER)
+    cutoff = stale_cutoff(settings.CHAT_STALE_AFTER)
     for message in messages:
         if message.is_streaming and message.updated_at < cutoff:
             message.status = Message.Status.INTERRUPTED

@@ -86,14 +86,18 @@ class Conversation(models.Model):
         return f"conversation-{self.pk}-control"
 
 
+def stale_cutoff(seconds: float):
+    """A streaming reply last checkpointed before this has lost its writer."""
+    return timezone.now() - timedelta(seconds=seconds)
+
+
 class MessageQuerySet(models.QuerySet):
     def streaming(self) -> MessageQuerySet:
         return self.filter(status=Message.Status.STREAMING)
 
     def stale(self, seconds: float) -> MessageQuerySet:
         """Replies still marked streaming whose writer stopped checkpointing."""
-        cutoff = timezone.now() - timedelta(seconds=seconds)
-        return self.streaming().filter(updated_at__lt=cutoff)
+        return self.streaming().filter(updated_at__lt=stale_cutoff(seconds))
 
 
 class Message(models.Model):

@@ -177,8 +177,7 @@ def _record_continuation(user, conversation_id: int, message_id: int | None):
     last.status, last.finish_reason, last.notice = Message.Status.STREAMING, "", ""
     last.updated_at = timezone.now()
     last.save(update_fields=["status", "finish_reason", "notice", "updated_at"])
-    asked = conversation.messages.filter(role=Message.Role.USER, pk__lt=last.pk).last()
-    return conversation, last, history, asked.pk if asked else 0
+    return conversation, last, history, _turn_before(conversation.pk, last.pk)
 
 
 # Pausing and resuming: the owner's decision on a sensitive action.
@@ -240,14 +239,17 @@ def _decide(
 
 
 def _turn_of(confirmation: ToolConfirmation) -> int:
-    """The turn a card belongs to: the last user message before the message that asked
-    (0 when that message is gone, as after clearing the history)."""
+    """The turn a card belongs to (0 when the message that asked is gone, as after
+    clearing the history)."""
     if confirmation.message_id is None:
         return 0
+    return _turn_before(confirmation.conversation_id, confirmation.message_id)
+
+
+def _turn_before(conversation_id: int, message_id: int) -> int:
+    """The turn a message belongs to: the last user message before it (0 if none)."""
     earlier = Message.objects.filter(
-        conversation_id=confirmation.conversation_id,
-        role=Message.Role.USER,
-        pk__lt=confirmation.message_id,
+        conversation_id=conversation_id, role=Message.Role.USER, pk__lt=message_id
     )
     return earlier.order_by("-pk").values_list("pk", flat=True).first() or 0
 

@@ -83,17 +83,23 @@ def logged_in(user) -> Client:
 
 
 async def open_socket(
-    user, conversation_id: int, *, origin: str | None = "http://testserver"
+    user,
+    conversation_id: int,
+    *,
+    origin: str | None = "http://testserver",
+    client: Client | None = None,
 ) -> tuple[WebsocketCommunicator, bool]:
-    """Connect to the real ASGI application as `user` (None for anonymous)."""
+    """Connect to the real ASGI application as `user` (None for anonymous), in the
+    session of `client` when given (a new one otherwise)."""
     from chatsite.asgi import application
 
     headers = [(b"host", b"testserver")]
     if origin is not None:
         headers.append((b"origin", origin.encode()))
     if user is not None:
-        client = Client()
-        await sync_to_async(client.force_login)(user)
+        if client is None:
+            client = Client()
+            await sync_to_async(client.force_login)(user)
         headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
     communicator = WebsocketCommunicator(
         application, f"/ws/conversations/{conversation_id}/", headers=headers

@@ -10,26 +10,18 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from conversations.models import Message
+from tests.conftest import open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 UNAUTHENTICATED = 4401
 
 
 async def signed_in_socket(user, conversation) -> tuple[WebsocketCommunicator, Client]:
-    from chatsite.asgi import application
-
+    """A socket in a session the test can end (the client that logged in)."""
     client = Client()
     await sync_to_async(client.force_login)(user)
-    cookie = f"sessionid={client.cookies['sessionid'].value}"
-    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver")]
-    socket = WebsocketCommunicator(
-        application,
-        f"/ws/conversations/{conversation.pk}/",
-        headers=[*headers, (b"cookie", cookie.encode())],
-    )
-    connected, _ = await socket.connect()
+    socket, connected = await open_socket(user, conversation.pk, client=client)
     assert connected
-    assert 'data-live="ok"' in await socket.receive_from()
     return socket, client
 
 

@@ -205,14 +205,16 @@ def upstream(cluster_upstream) -> FakeUpstream:
 class Browser:
     """A logged-in HTTP client for one server: the cookies a browser tab would carry."""
 
-    def __init__(self, base: str):
+    def __init__(
+        self, base: str, username: str = "alice", password: str = PASSWORD, timeout: float = 10
+    ):
         self.base = base
-        self.http = httpx2.Client(base_url=base, follow_redirects=False, timeout=10)
+        self.http = httpx2.Client(base_url=base, follow_redirects=False, timeout=timeout)
         page = self.http.get("/accounts/login/")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
         response = self.http.post(
             "/accounts/login/",
-            data={"username": "alice", "password": PASSWORD, "csrfmiddlewaretoken": token},
+            data={"username": username, "password": password, "csrfmiddlewaretoken": token},
         )
         assert response.status_code == 302, response.text
 

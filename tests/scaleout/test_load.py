@@ -39,24 +39,7 @@ def create_users(env: dict[str, str]) -> list[str]:
     return names
 
 
-class LoadBrowser(Browser):
-    def __init__(self, base: str, username: str) -> None:
-        import re
-
-        import httpx2
-
-        self.base = base
-        self.http = httpx2.Client(base_url=base, follow_redirects=False, timeout=30)
-        page = self.http.get("/accounts/login/")
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-        response = self.http.post(
-            "/accounts/login/",
-            data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
-        )
-        assert response.status_code == 302, response.text
-
-
-async def one_user(browser: LoadBrowser, conversations: list[int]) -> list[float]:
+async def one_user(browser: Browser, conversations: list[int]) -> list[float]:
     """The user's turns, all at once, one per conversation; each turn's seconds."""
 
     async def turn(conversation: int) -> float:
@@ -99,7 +82,9 @@ async def test_fifty_users_three_turns_each_at_once_every_reply_completes_case_3
 ):
     upstream.default = Reply(tokens=[f"w{i} " for i in range(40)], token_delay=0.02)
     usernames = create_users(cluster.env)
-    browsers = [LoadBrowser(cluster.url(i % 2), name) for i, name in enumerate(usernames)]
+    browsers = [
+        Browser(cluster.url(i % 2), name, PASSWORD, timeout=30) for i, name in enumerate(usernames)
+    ]
     conversations = [[b.new_conversation(title="Load") for _ in range(TURNS)] for b in browsers]
 
     started = time.monotonic()
