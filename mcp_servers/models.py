@@ -161,14 +161,6 @@ class McpTool(models.Model):
         return cls.Policy.NEVER if read_only else cls.Policy.ASK
 
 
-class ConversationToolQuerySet(models.QuerySet):
-    def switched_off(self) -> ConversationToolQuerySet:
-        return self.filter(switched_off=True)
-
-    def allowed(self) -> ConversationToolQuerySet:
-        return self.filter(allowed_at__isnull=False)
-
-
 class ConversationTool(models.Model):
     """The owner's choices about one tool in one conversation."""
 
@@ -179,8 +171,6 @@ class ConversationTool(models.Model):
     switched_off = models.BooleanField(default=False)
     # Set by the owner's "Allow for this conversation" on a card, never by a tool.
     allowed_at = models.DateTimeField(null=True, blank=True)
-
-    objects = ConversationToolQuerySet.as_manager()
 
     class Meta:
         ordering = ["tool_name"]

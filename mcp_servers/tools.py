@@ -84,14 +84,16 @@ def spec_of(server: McpServer) -> client.ServerSpec:
 
 
 def _plan(context: ToolContext) -> _Plan:
+    # The conversation's choices in one query: which tools are off, which allowed.
     choices = ConversationTool.objects.filter(conversation_id=context.conversation_id)
+    rows = list(choices.values_list("tool_name", "switched_off", "allowed_at"))
     servers = McpServer.objects.usable_by(context.user).prefetch_related("tools")
     return _Plan(
         servers=[
             (spec_of(s), [t for t in s.tools.all() if t.enabled]) for s in servers if s.tools.all()
         ],
-        switched_off=set(choices.switched_off().values_list("tool_name", flat=True)),
-        allowed=set(choices.allowed().values_list("tool_name", flat=True)),
+        switched_off={name for name, off, _ in rows if off},
+        allowed={name for name, _, allowed_at in rows if allowed_at is not None},
     )
 
 
