@@ -39,7 +39,7 @@ pytest: $(VENV)/.installed
 
 # Streaming figures against the raw SDK (see docs/benchmarks.md); not part of `make test`.
 benchmark: $(VENV)/.installed
-	$(BIN)/python -m benchmarks.streaming
+	$(BIN)/python -m benchmarks.streaming $(ARGS)
 
 # Everything: lint, Django checks, migrations, every test (browser tests included).
 test: lint check pytest

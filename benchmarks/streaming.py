@@ -18,6 +18,7 @@ import asyncio
 import json
 import math
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -48,6 +49,7 @@ class Stream:
 class Phase:
     streams: list[Stream] = field(default_factory=list)
     wall: float = 0.0
+    cpu: float = 0.0  # CPU time of the process that ran the round (raw SDK rounds only)
 
     @property
     def ok(self) -> list[Stream]:
@@ -102,9 +104,12 @@ async def run_raw(upstream_url: str, clients: int) -> Phase:
 
     client = raw_client(upstream_url)
     phase = Phase([Stream() for _ in range(clients)])
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     await asyncio.gather(*(raw_stream(client, s, start) for s in phase.streams))
     phase.wall = time.perf_counter() - start
+    # The SDK's own CPU per stream (this process runs nothing else meanwhile): the floor
+    # for the app's, which reads the same stream through the same SDK.
+    phase.cpu = time.process_time() - cpu_start
     await client.close()
     return phase
 
@@ -201,6 +206,29 @@ def read_lags(path: Path, offset: int) -> tuple[list[float], int]:
         return [], offset
     data = path.read_text()
     return [float(x) for x in data[offset:].split()], len(data)
+
+
+def start_profile(directory: str, pid: int, n: int) -> subprocess.Popen | None:
+    """py-spy sampling the server's threads that hold the GIL, into DIRECTORY/n<N>.txt
+    (collapsed stacks; `benchmarks.profile` summarises them)."""
+    if not directory:
+        return None
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    out = Path(directory) / f"n{n}.txt"
+    spy = subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--gil",
+         "--nonblocking", "--rate", "200", "--format", "raw", "--output", str(out),
+         "--full-filenames"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(1.0)  # attached before the round starts
+    return spy
+
+
+def stop_profile(spy: subprocess.Popen | None) -> None:
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
 
 
 # Set-up.
@@ -381,7 +409,9 @@ async def benchmark(args: argparse.Namespace) -> None:
                 cpu_before, measured_from = cpu_seconds(server.pid), time.perf_counter()
                 system_before = cpu_seconds(server.pid, system_only=True)
                 _, lag_offset = read_lags(lag_file, 0)
+                spy = start_profile(args.profile, server.pid, n)
                 app_round = await run_app(base, targets[used : used + n])
+                stop_profile(spy)
                 used += n
                 cpu += cpu_seconds(server.pid) - cpu_before
                 system += cpu_seconds(server.pid, system_only=True) - system_before
@@ -392,8 +422,11 @@ async def benchmark(args: argparse.Namespace) -> None:
                 for total, part in ((raw, raw_round), (app, app_round)):
                     total.streams += part.streams
                     total.wall += part.wall
+                    total.cpu += part.cpu
             writes_after = settled_row_writes(database_url)
             replies = n * rounds[n]
+            app_cpu = (cpu - idle_rate * measured) / replies * 1000
+            raw_cpu = raw.cpu / replies * 1000
             extra = {
                 "streams measured": f"{replies} ({rounds[n]} round{'s' * (rounds[n] > 1)} of {n})",
                 "DB row writes per reply": (
@@ -404,9 +437,12 @@ async def benchmark(args: argparse.Namespace) -> None:
                 "event-loop lag p99": f"{pct(lags, 99):.1f} ms (max {max(lags, default=0):.1f})",
                 "server RSS after": f"{rss_mb(server.pid):.0f} MB",
                 "server CPU per reply": (
-                    f"{(cpu - idle_rate * measured) / replies * 1000:.1f} ms "
+                    f"{app_cpu:.1f} ms "
                     f"({cpu / replies * 1000:.1f} ms with the idle process's own, of which "
                     f"{system / replies * 1000:.1f} ms in the kernel)"
+                ),
+                "raw SDK CPU per stream": (
+                    f"{raw_cpu:.1f} ms (the app's CPU per reply is {app_cpu / raw_cpu:.1f}x)"
                 ),
             }
             report(n, raw, app, extra)
@@ -429,6 +465,12 @@ def main() -> None:
     parser.add_argument("--ttft", type=float, default=0.2)
     parser.add_argument("--delay", type=float, default=0.02)
     parser.add_argument("--database-url", default="", help="default: a fresh PostgreSQL database")
+    parser.add_argument(
+        "--profile",
+        default="",
+        metavar="DIR",
+        help="sample the server with py-spy during the app's rounds, one file per N in DIR",
+    )
     asyncio.run(benchmark(parser.parse_args()))
 
 
