@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from agents import profiles
 from agents.events import Usage
-from agents.models import ModelPrice, ModelProfile
+from agents.models import ModelPrice
 from chatsite import db
 
 FREE = "free"
@@ -39,11 +39,13 @@ def cost_on(usage: Usage, sent: str, reported: str, day: date | None = None) -> 
 
 def price_rule(sent: str, reported: str, day: date | None = None) -> ModelPrice | str | None:
     """What prices a call: a `ModelPrice`, FREE (a free profile), or None (unpriced)."""
-    for name in pricing_names(sent, reported):
-        profile = ModelProfile.objects.filter(name=name).first()
+    known = profiles.catalog()
+    day = day or timezone.localdate()
+    for name in pricing_names(sent, reported, known):
+        profile = known.profiles.get(name)
         if profile is not None and profile.free:
             return FREE
-        price = price_for(name, day)
+        price = known.price_for(name, day)
         if price is not None:
             return price
     return None
@@ -56,10 +58,9 @@ def cost_by(rule: ModelPrice | str | None, usage: Usage) -> Decimal | None:
     return rule.cost(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens)
 
 
-def pricing_names(sent: str, reported: str) -> list[str]:
+def pricing_names(sent: str, reported: str, known: profiles.Catalog | None = None) -> list[str]:
     """The names whose price may apply, most specific first."""
-    profiles.seed_all()
-    by_alias = _profiles_by_alias()
+    by_alias = (known or profiles.catalog()).by_alias
     names = []
     if reported and reported != sent:
         if is_dated_version(reported, sent):
@@ -72,20 +73,9 @@ def pricing_names(sent: str, reported: str) -> list[str]:
     return names
 
 
-def _profiles_by_alias() -> dict[str, str]:
-    return {
-        alias: name
-        for name, aliases in ModelProfile.objects.values_list("name", "aliases")
-        for alias in aliases or ()
-    }
-
-
 def price_for(model: str, day: date | None = None) -> ModelPrice | None:
     """The price valid on `day` (today by default) for exactly `model`."""
-    day = day or timezone.localdate()
-    return (
-        ModelPrice.objects.filter(model=model, valid_from__lte=day).order_by("-valid_from").first()
-    )
+    return profiles.catalog().price_for(model, day or timezone.localdate())
 
 
 _DATED = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4}|\d{8})")

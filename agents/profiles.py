@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from agents.models import ModelProfile
+from agents.models import ModelPrice, ModelProfile
+from chatsite.snapshots import Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,40 @@ def refused_capability(server_message: str, param: str | None, sent: set[str]) -
     return None
 
 
+@dataclass(frozen=True)
+class Catalog:
+    """Every profile and price, as read at once: what each call is sent and priced by."""
+
+    profiles: dict[str, ModelProfile]
+    prices: dict[str, list[ModelPrice]]  # per model, the newest `valid_from` first
+    by_alias: dict[str, str] = field(default_factory=dict)  # alias -> profile name
+
+    def price_for(self, model: str, day: date) -> ModelPrice | None:
+        """The price valid on `day` for exactly `model`."""
+        return next((p for p in self.prices.get(model, ()) if p.valid_from <= day), None)
+
+
+def _read_catalog() -> Catalog:
+    seed_all()
+    profiles = {profile.name: profile for profile in ModelProfile.objects.all()}
+    prices: dict[str, list[ModelPrice]] = {}
+    for price in ModelPrice.objects.order_by("model", "-valid_from"):
+        prices.setdefault(price.model, []).append(price)
+    by_alias = {alias: p.name for p in profiles.values() for alias in p.aliases or ()}
+    return Catalog(profiles, prices, by_alias)
+
+
+# Read on every model call (its capabilities, its price, the budget's estimate): kept
+# in memory until a profile or a price changes (see chatsite/snapshots.py).
+_catalog = Snapshot("model-catalog", _read_catalog)
+_catalog.watch(ModelProfile, ModelPrice)
+
+
+def catalog() -> Catalog:
+    """The profiles and prices as they are now (from memory unless one changed)."""
+    return _catalog.get()
+
+
 def capabilities(name: str) -> Capabilities:
     """The profile of `name` for one call; created from settings when first needed.
 
@@ -67,7 +103,7 @@ def capabilities(name: str) -> Capabilities:
     the call: it goes out as if nothing were known, and a refusal is learned later.
     """
     try:
-        profile = get_or_seed(name)
+        profile = catalog().profiles.get(name) or get_or_seed(name)
     except DatabaseError:
         logger.warning("The profile of %s could not be read; sending the call as is", name)
         return Capabilities(name=name)

@@ -43,10 +43,14 @@ def fake_upstream(settings) -> Iterator[FakeUpstream]:
 
 @pytest.fixture(autouse=True)
 def _empty_cache() -> Iterator[None]:
-    """Rate-limit counters and cached answers never leak from one test to the next."""
+    """Rate-limit counters, cached answers and tables kept in memory (model prices,
+    tool servers) never leak from one test to the next, whose rows roll back."""
     from django.core.cache import cache
 
+    from chatsite import snapshots
+
     cache.clear()
+    snapshots.forget_all()
     yield
 
 
