@@ -22,6 +22,7 @@ from django.utils import timezone
 from agents import tools
 from agents.tools import Tool, ToolContext, ToolError, Toolset
 from chatsite import db
+from chatsite.snapshots import Snapshot
 from mcp_servers import client
 from mcp_servers.models import ConversationTool, McpServer, McpTool
 
@@ -83,11 +84,23 @@ def spec_of(server: McpServer) -> client.ServerSpec:
     )
 
 
+def _any_server_enabled() -> bool:
+    return McpServer.objects.filter(enabled=True).exists()
+
+
+# Whether any server is on at all, asked before every model call: kept in memory until a
+# server changes (chatsite/snapshots.py).
+_servers_enabled = Snapshot("mcp-servers-enabled", _any_server_enabled)
+_servers_enabled.watch(McpServer)
+
+
 def _plan(context: ToolContext) -> _Plan:
     # The conversation's choices in one query: which tools are off, which allowed.
     choices = ConversationTool.objects.filter(conversation_id=context.conversation_id)
     rows = list(choices.values_list("tool_name", "switched_off", "allowed_at"))
-    servers = McpServer.objects.usable_by(context.user).prefetch_related("tools")
+    servers = []
+    if _servers_enabled.get():  # most sites have none: no query for them, no owner loaded
+        servers = McpServer.objects.usable_by(context.user).prefetch_related("tools")
     return _Plan(
         servers=[
             (spec_of(s), [t for t in s.tools.all() if t.enabled]) for s in servers if s.tools.all()
