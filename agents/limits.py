@@ -21,8 +21,9 @@ from datetime import date
 from decimal import ROUND_CEILING, Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db.models import Sum
+from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from agents.errors import STORE_ERRORS, Blocked
@@ -52,17 +53,25 @@ class Hold:
     window: int | None = None
 
 
-def monthly_budget(user_id: int) -> Decimal:
-    """The user's own budget when staff set one, else LLM_MONTHLY_BUDGET_USD."""
-    own = UserBudget.objects.filter(user_id=user_id).values_list("monthly_usd").first()
-    return own[0] if own else settings.LLM_MONTHLY_BUDGET_USD
-
-
-def spent_this_month(user_id: int) -> Decimal:
-    """What the user's calls cost since the 1st, from the per-day rollup."""
+def budget_and_spent(user_id: int) -> tuple[Decimal, Decimal]:
+    """The user's monthly budget (their own when staff set one, else
+    LLM_MONTHLY_BUDGET_USD) and what their calls cost since the 1st, from the per-day
+    rollup: one query."""
     month = timezone.localdate(timezone=timezone.get_default_timezone()).replace(day=1)
-    rows = UsageDay.objects.filter(user_id=user_id, day__gte=month)
-    return rows.aggregate(total=Sum("cost"))["total"] or Decimal(0)
+    own = UserBudget.objects.filter(user_id=OuterRef("pk")).values("monthly_usd")[:1]
+    days = UsageDay.objects.filter(user_id=OuterRef("pk"), day__gte=month).order_by()
+    spent = days.values("user_id").annotate(total=Sum("cost")).values("total")
+    row = (
+        get_user_model()
+        .objects.filter(pk=user_id)
+        .values_list(Subquery(own), Subquery(spent))
+        .first()
+    )
+    budget, total = row or (None, None)
+    return (
+        settings.LLM_MONTHLY_BUDGET_USD if budget is None else budget,
+        total or Decimal(0),
+    )
 
 
 def _next_month(today: date) -> date:
@@ -76,7 +85,7 @@ def check(user_id: int | None, *, model: str = "", tokens: int = 0) -> Hold:
     hold = Hold(user_id=user_id)
     if user_id is None:
         return hold
-    budget, spent = monthly_budget(user_id), spent_this_month(user_id)
+    budget, spent = budget_and_spent(user_id)
     if spent >= budget:
         raise _over_budget(budget)
     hold.budget_units = _reserve(user_id, _units(estimated_cost(model, tokens)), budget - spent)

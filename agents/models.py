@@ -256,7 +256,9 @@ class UsageRecord(models.Model):
         """A new record also counts in its user's day (see `UsageDay`), atomically."""
         if not self._state.adding or self.user_id is None:
             return super().save(*args, **kwargs)
-        with transaction.atomic():
+        # Inside `record`'s own transaction no savepoint is needed: a failure rolls both
+        # writes back there.
+        with transaction.atomic(savepoint=False):
             super().save(*args, **kwargs)
             UsageDay.add(self)
 
