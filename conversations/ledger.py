@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.models import UsageRecord
+from django.db.models import Q, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from agents.models import CONVERSATION_TOTAL, UsageRecord, line_aggregates, usage_line
 from chatsite.money import plain
 from conversations.models import Message
 
@@ -14,33 +17,54 @@ from conversations.models import Message
 def fill_message_usage(message: Message) -> None:
     """Set `message`'s tokens, cost and estimated flag from its calls' rows, and name
     the model that served it when no answer did; a message without calls is left be."""
-    rows = UsageRecord.objects.filter(message_id=message.pk)
-    totals = rows.totals()
+    _fill(message, UsageRecord.objects.filter(message_id=message.pk).totals())
+
+
+def _fill(message: Message, totals: dict[str, Any]) -> None:
     if not totals["calls"]:
         return
     message.prompt_tokens = totals["prompt_tokens"]
     message.completion_tokens = totals["completion_tokens"]
     message.cost, message.usage_estimated = totals["cost"], totals["estimated"]
     if not message.model:
+        rows = UsageRecord.objects.filter(message_id=message.pk)
         message.model = rows.order_by("-id").values_list("model_served", flat=True).first()
 
 
 def turn_usage(conversation_id: int, turn_id: int) -> dict[str, Any]:
     """The whole turn's line: every round's chat calls, rounds resumed after a
     confirmation included; the cost as text (None when unpriced)."""
-    rows = UsageRecord.objects.filter(
-        conversation_id=conversation_id, purpose="chat", message_id__gt=turn_id
-    )
-    next_turn = (
-        Message.objects.filter(
-            conversation_id=conversation_id, role=Message.Role.USER, pk__gt=turn_id
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)
-        .first()
-    )
-    if next_turn is not None:
-        rows = rows.filter(message_id__lt=next_turn)
-    totals = rows.totals()
+    rows = UsageRecord.objects.filter(conversation_id=conversation_id)
+    found = rows.aggregate(**line_aggregates("", _turn_rows(conversation_id, turn_id)))
+    return _turn_line(usage_line(found, ""))
+
+
+def _turn_rows(conversation_id: int, turn_id: int) -> Q:
+    """A turn's chat calls: after its user message, before the next user message."""
+    next_turn = Message.objects.filter(
+        conversation_id=conversation_id, role=Message.Role.USER, pk__gt=turn_id
+    ).order_by("pk")
+    before_next = Coalesce(Subquery(next_turn.values("pk")[:1]), Value(2**62))
+    return Q(purpose="chat", message_id__gt=turn_id, message_id__lt=before_next)
+
+
+def _turn_line(totals: dict[str, Any]) -> dict[str, Any]:
     totals["cost"] = plain(totals["cost"])
     return totals
+
+
+def message_end(
+    message: Message, conversation_id: int, turn_id: int | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """At the end of a message, in one query: its usage filled in from its rows (as
+    `fill_message_usage`), the conversation's cost so far (as
+    `UsageRecord.objects.conversation_total`) and, when `turn_id` is given (the turn
+    ends), the turn's line (as `turn_usage`)."""
+    aggregates = line_aggregates("message_", Q(message_id=message.pk))
+    if turn_id is not None:
+        aggregates |= line_aggregates("turn_", _turn_rows(conversation_id, turn_id))
+    rows = UsageRecord.objects.filter(conversation_id=conversation_id)
+    found = rows.aggregate(**aggregates, **CONVERSATION_TOTAL)
+    _fill(message, usage_line(found, "message_"))
+    turn = None if turn_id is None else _turn_line(usage_line(found, "turn_"))
+    return {"total": found["total"], "unpriced": found["unpriced"]}, turn

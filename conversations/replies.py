@@ -38,7 +38,6 @@ from agents.events import (
     Usage,
     Waiting,
 )
-from agents.models import UsageRecord
 from agents.tokens import estimate_prompt_tokens, estimate_tokens
 from chatsite import db
 from chatsite.money import plain
@@ -473,7 +472,7 @@ def _save_final(
     """Write the message's end state with its usage from the ledger; return the
     conversation's cost so far and, when the turn ends, the turn's usage. One trip to
     the database thread for all."""
-    ledger.fill_message_usage(reply)
+    total, usage = ledger.message_end(reply, conversation_id, turn_id)
     # An update, not a save: the conversation may have been deleted meanwhile.
     Message.objects.filter(pk=reply.pk).update(
         content=reply.content,
@@ -491,5 +490,4 @@ def _save_final(
         notice=reply.notice,
         updated_at=reply.updated_at,
     )
-    usage = None if turn_id is None else ledger.turn_usage(conversation_id, turn_id)
-    return UsageRecord.objects.conversation_total(conversation_id), usage
+    return total, usage
