@@ -39,11 +39,19 @@ def history_messages(conversation: Conversation, *, before_id: int) -> list[dict
     """The running summary (as a second system message) and the recent messages."""
     summary = conversation.summaries.current()
     messages = [memory.summary_message(summary.text)] if summary else []
-    recent = _entries(recent_messages(conversation, summary).filter(pk__lt=before_id))
+    rows = recent_messages(conversation, summary).filter(pk__lt=before_id)
+    # Tool calls and their answers go back with the text (see conversations.tool_turns),
+    # read in the same query.
+    calls = {}
+    recent = []
+    for pk, role, content, tool_calls, tool_call_id in rows.values_list(
+        "pk", "role", "content", "tool_calls", "tool_call_id"
+    ):
+        recent.append(memory.Entry(pk, role, content))
+        calls[pk] = (tool_calls, tool_call_id)
     # Folding normally keeps this under the budget; twice the budget is the hard stop.
     recent = memory.newest_within(recent, 2 * memory.history_budget(conversation.model))
-    # Tool calls and their answers go back with the text (see conversations.tool_turns).
-    return messages + tool_turns.entries_to_prompt(recent)
+    return messages + tool_turns.entries_to_prompt(recent, calls)
 
 
 def _entries(messages) -> list[memory.Entry]:

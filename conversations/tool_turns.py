@@ -44,19 +44,20 @@ def history_to_prompt(rows: Iterable[Message]) -> list[dict[str, Any]]:
     return prompt
 
 
-def entries_to_prompt(entries: Sequence[Any]) -> list[dict[str, Any]]:
-    """History entries (id, role, content) as prompt messages, with their tool calls.
+def entries_to_prompt(
+    entries: Sequence[Any], calls: dict[int, tuple[list, str]] | None = None
+) -> list[dict[str, Any]]:
+    """History entries (id, role, content) as prompt messages, with their tool calls
+    (`calls`: id -> (tool_calls, tool_call_id), read from the database when not given).
 
     The entries may start or end mid-round (a summary or the budget cut them); a call
     without its answer gets a placeholder and an answer without its call is dropped.
     """
-    ids = [e.id for e in entries if e.role != Message.Role.USER]
-    extra = {
-        pk: (calls, call_id)
-        for pk, calls, call_id in Message.objects.filter(pk__in=ids).values_list(
-            "pk", "tool_calls", "tool_call_id"
-        )
-    }
+    extra = calls
+    if extra is None:
+        ids = [e.id for e in entries if e.role != Message.Role.USER]
+        rows = Message.objects.filter(pk__in=ids).values_list("pk", "tool_calls", "tool_call_id")
+        extra = {pk: (tool_calls, call_id) for pk, tool_calls, call_id in rows}
     rows = [
         Message(
             pk=e.id,
