@@ -155,6 +155,23 @@ def line_aggregates(prefix: str, where: models.Q | None = None) -> dict[str, Any
     }
 
 
+# The fields of a row that `line_of` adds up.
+LINE_FIELDS = ("message_id", "prompt_tokens", "completion_tokens", "cost", "estimated")
+
+
+def line_of(rows: list[tuple]) -> dict[str, Any]:
+    """`totals` of a few rows read with `values_list(*LINE_FIELDS)`, added up here."""
+    costs = [row[3] for row in rows]
+    return {
+        "prompt_tokens": sum(row[1] for row in rows),
+        "completion_tokens": sum(row[2] for row in rows),
+        "calls": len(rows),
+        "rounds": len({row[0] for row in rows if row[0] is not None}),
+        "cost": None if None in costs else sum(costs, Decimal(0)),
+        "estimated": any(row[4] for row in rows),
+    }
+
+
 def usage_line(found: dict[str, Any], prefix: str) -> dict[str, Any]:
     """The line named `prefix` out of an aggregate of `line_aggregates`."""
     line = {part[len(prefix) :]: found[part] for part in line_aggregates(prefix)}

@@ -355,3 +355,52 @@ def test_json_export_writes_costs_as_plain_numbers(conversation):
     )
     document = json.loads(export.as_json(conversation))
     assert document["messages"][-1]["cost"] == "0.000000000000"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("priced", [True, False])
+def test_a_message_end_reads_what_the_ledger_functions_read(conversation, priced):
+    """`message_end` (two queries) agrees with the figures read one by one, with the
+    turn split by a typed "yes" and a background call among the rows."""
+    from conversations import ledger
+
+    def message(role: str) -> Message:
+        return Message.objects.create(conversation=conversation, role=role, content="x")
+
+    def row(on: Message, purpose: str = "chat", cost: str | None = "0.000100000001") -> None:
+        UsageRecord.objects.create(
+            user=conversation.owner,
+            conversation=conversation,
+            message=on,
+            purpose=purpose,
+            prompt_tokens=11,
+            completion_tokens=7,
+            cost=None if cost is None else Decimal(cost),
+            estimated=purpose == "title",
+        )
+
+    earlier = message("user")
+    row(message("assistant"))
+    turn = message("user")
+    first, second = message("assistant"), message("assistant")
+    row(first)
+    row(first, cost="0.5" if priced else None)
+    row(second, purpose="title")
+    typed_yes = message("user")
+    resumed = message("assistant")
+    row(resumed)
+    assert earlier.pk < turn.pk < typed_yes.pk
+
+    for reply, turn_id in ((first, turn.pk), (second, None), (resumed, turn.pk)):
+        expected = Message.objects.get(pk=reply.pk)
+        ledger.fill_message_usage(expected)
+        got = Message.objects.get(pk=reply.pk)
+        total, line = ledger.message_end(got, conversation.pk, turn_id)
+        fields = ("prompt_tokens", "completion_tokens", "cost", "usage_estimated", "model")
+        assert [getattr(got, f) for f in fields] == [getattr(expected, f) for f in fields]
+        assert total == UsageRecord.objects.conversation_total(conversation.pk)
+        if turn_id is None:
+            assert line is None
+        else:
+            assert line == ledger.turn_usage(conversation.pk, turn_id)
+            assert line["calls"] == 2 and line["rounds"] == 1  # not the resumed round
