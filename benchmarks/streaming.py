@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.streaming                 # N = 1, 50, 200
     .venv/bin/python -m benchmarks.streaming --clients 1 100 --tokens 500
     .venv/bin/python -m benchmarks.streaming --processes 2 --clients 200
+    .venv/bin/python -m benchmarks.streaming --server uvicorn
 
 It starts the wire fake (fixed time to first token and delay between tokens) and one
 Daphne process on production settings, then for each N runs N concurrent streams
@@ -13,6 +14,7 @@ server memory and CPU, and errors. Figures, not assertions: see docs/benchmarks.
 
 With --processes K it starts K processes on the same database and a Redis channel layer
 (--redis gives one process the same layer), and spreads the clients over them in turn.
+With --server uvicorn the same application runs under uvicorn instead of Daphne.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ REDIS_URL = "redis://127.0.0.1:6379/9"
 # Seconds over which the idle server's own CPU is measured: at N=1 a round lasts about
 # 3.5 s, so a noisy idle rate swings the CPU per reply more than the reply itself.
 IDLE_WINDOW = 6.0
+SERVERS = {"daphne": "Daphne", "uvicorn": "uvicorn"}
 
 
 @dataclass
@@ -331,12 +334,13 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
 
-def start_server(env: dict[str, str], tmp: Path, index: int) -> Server:
+def start_server(kind: str, env: dict[str, str], tmp: Path, index: int) -> Server:
     port, lag_file, log = free_port(), tmp / f"lag-{index}.txt", tmp / f"server-{index}.log"
+    choice = ["--uvicorn"] if kind == "uvicorn" else []
     with log.open("w") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.server", "-b", "127.0.0.1", "-p", str(port),
-             "chatsite.asgi:application"],
+            [sys.executable, "-m", "benchmarks.server", *choice, "-b", "127.0.0.1",
+             "-p", str(port), "chatsite.asgi:application"],
             cwd=ROOT, env=env | {"BENCH_LAG_FILE": str(lag_file)},
             stdout=subprocess.DEVNULL, stderr=stderr,
         )  # fmt: skip
@@ -449,7 +453,8 @@ def print_header(
     args: argparse.Namespace, database_url: str, redis_url: str, servers: list[Server]
 ) -> None:
     k = len(servers)
-    processes = "one Daphne process" if k == 1 else f"{k} Daphne processes"
+    name = SERVERS[args.server]
+    processes = f"one {name} process" if k == 1 else f"{k} {name} processes"
     database = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
     layer = f"Redis channel layer ({redis_url})" if redis_url else "in-memory channel layer"
     upstream = f"TTFT {args.ttft * 1000:.0f} ms, {args.tokens} tokens, {args.delay * 1000:.0f} ms"
@@ -574,7 +579,7 @@ async def benchmark(args: argparse.Namespace) -> None:
     rounds = {n: max(1, math.ceil(args.samples / n)) for n in args.clients}
     needed = sum(n * rounds[n] for n in args.clients) + args.processes
     conversations = await asyncio.to_thread(prepare_data, env, needed)
-    servers = [start_server(env, tmp, i) for i in range(args.processes)]
+    servers = [start_server(args.server, env, tmp, i) for i in range(args.processes)]
     targets = spread([s.base for s in servers], conversations)
     try:
         wait_for_servers(servers)
@@ -610,6 +615,12 @@ def main() -> None:
         default=1,
         metavar="K",
         help="server processes on one database and a Redis channel layer (default 1)",
+    )
+    parser.add_argument(
+        "--server",
+        choices=sorted(SERVERS),
+        default="daphne",
+        help="the ASGI server that runs the app (default daphne)",
     )
     parser.add_argument(
         "--redis",
