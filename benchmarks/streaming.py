@@ -2,6 +2,8 @@
 
     .venv/bin/python -m benchmarks.streaming                 # N = 1, 50, 200
     .venv/bin/python -m benchmarks.streaming --clients 1 100 --tokens 500
+    .venv/bin/python -m benchmarks.streaming --processes 2 --clients 200
+    .venv/bin/python -m benchmarks.streaming --server uvicorn
 
 It starts the wire fake (fixed time to first token and delay between tokens) and one
 Daphne process on production settings, then for each N runs N concurrent streams
@@ -9,6 +11,10 @@ straight through `AsyncOpenAI`, and N concurrent logged-in websocket clients thr
 app. It prints the added time to first token, the total-time ratio, websocket frames and
 bytes per reply, database writes per reply (PostgreSQL row counters), event-loop lag,
 server memory and CPU, and errors. Figures, not assertions: see docs/benchmarks.md.
+
+With --processes K it starts K processes on the same database and a Redis channel layer
+(--redis gives one process the same layer), and spreads the clients over them in turn.
+With --server uvicorn the same application runs under uvicorn instead of Daphne.
 """
 
 from __future__ import annotations
@@ -31,9 +37,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FINAL_MARK = "message--assistant message--complete"
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+# A Redis database of the benchmark's own (the scale-out tests use 7), flushed at start.
+REDIS_URL = "redis://127.0.0.1:6379/9"
 # Seconds over which the idle server's own CPU is measured: at N=1 a round lasts about
 # 3.5 s, so a noisy idle rate swings the CPU per reply more than the reply itself.
 IDLE_WINDOW = 6.0
+SERVERS = {"daphne": "Daphne", "uvicorn": "uvicorn"}
 
 
 @dataclass
@@ -140,13 +149,13 @@ async def app_stream(url: str, cookie: str, origin: str, result: Stream, go: asy
         result.error = repr(exc)
 
 
-async def run_app(server: str, targets: list[tuple[int, str]]) -> Phase:
+async def run_app(targets: list[tuple[str, int, str]]) -> Phase:
+    """Each target is a server's address, a conversation and a session cookie."""
     phase = Phase([Stream() for _ in targets])
     go = asyncio.Event()
-    ws_base = server.replace("http://", "ws://")
     tasks = [
-        asyncio.create_task(app_stream(f"{ws_base}/ws/conversations/{cid}/", cookie, server, s, go))
-        for (cid, cookie), s in zip(targets, phase.streams, strict=True)
+        asyncio.create_task(app_stream(conversation_url(base, cid), cookie, base, s, go))
+        for (base, cid, cookie), s in zip(targets, phase.streams, strict=True)
     ]
     await asyncio.sleep(1.0 + len(targets) / 100)  # every socket connected and idle
     go.set()
@@ -154,6 +163,16 @@ async def run_app(server: str, targets: list[tuple[int, str]]) -> Phase:
     await asyncio.gather(*tasks)
     phase.wall = time.perf_counter() - start
     return phase
+
+
+def conversation_url(base: str, conversation_id: int) -> str:
+    return f"{base.replace('http://', 'ws://')}/ws/conversations/{conversation_id}/"
+
+
+def spread(bases: list[str], targets: list[tuple[int, str]]) -> list[tuple[str, int, str]]:
+    """The clients over the servers in turn: a stand-in for the load balancer in front
+    of several processes (docs/deployment.md), which needs no sticky sessions."""
+    return [(bases[i % len(bases)], cid, cookie) for i, (cid, cookie) in enumerate(targets)]
 
 
 # Server-side figures.
@@ -171,6 +190,11 @@ def cpu_seconds(pid: int, *, system_only: bool = False) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = int(fields[12]) + (0 if system_only else int(fields[11]))
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def total_cpu(servers: list[Server], *, system_only: bool = False) -> float:
+    """The CPU time of all the server processes together."""
+    return sum(cpu_seconds(s.pid, system_only=system_only) for s in servers)
 
 
 def db_row_writes(database_url: str) -> int | None:
@@ -208,13 +232,13 @@ def read_lags(path: Path, offset: int) -> tuple[list[float], int]:
     return [float(x) for x in data[offset:].split()], len(data)
 
 
-def start_profile(directory: str, pid: int, n: int) -> subprocess.Popen | None:
-    """py-spy sampling the server's threads that hold the GIL, into DIRECTORY/n<N>.txt
+def start_profile(directory: str, pid: int, name: str) -> subprocess.Popen | None:
+    """py-spy sampling the server's threads that hold the GIL, into DIRECTORY/NAME.txt
     (collapsed stacks; `benchmarks.profile` summarises them)."""
     if not directory:
         return None
     Path(directory).mkdir(parents=True, exist_ok=True)
-    out = Path(directory) / f"n{n}.txt"
+    out = Path(directory) / f"{name}.txt"
     spy = subprocess.Popen(
         [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--gil",
          "--nonblocking", "--rate", "200", "--format", "raw", "--output", str(out),
@@ -250,8 +274,9 @@ def make_database(name: str) -> str:
         return ""
 
 
-def server_env(database_url: str, upstream_url: str, lag_file: Path) -> dict[str, str]:
-    return {
+def server_env(database_url: str, upstream_url: str, redis_url: str) -> dict[str, str]:
+    """Production settings for every server process (each adds its own lag file)."""
+    env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/tmp"),
         "DJANGO_SETTINGS_MODULE": "chatsite.settings",
@@ -276,8 +301,75 @@ def server_env(database_url: str, upstream_url: str, lag_file: Path) -> dict[str
         "CHAT_MESSAGES_PER_MINUTE": "0",
         "CHAT_CONVERSATIONS_PER_MINUTE": "0",
         "LOG_LEVEL": "WARNING",
-        "BENCH_LAG_FILE": str(lag_file),
     }
+    if redis_url:  # the channel layer and the cache, as in docs/deployment.md
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+def fresh_redis(url: str) -> str:
+    """URL, its database emptied: no group or message left by an earlier run."""
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+@dataclass
+class Server:
+    """One server process of the run, and what is measured of it."""
+
+    process: subprocess.Popen
+    port: int
+    lag_file: Path
+    log: Path
+    idle_rate: float = 0.0  # its CPU seconds per second when idle
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def start_server(kind: str, env: dict[str, str], tmp: Path, index: int) -> Server:
+    port, lag_file, log = free_port(), tmp / f"lag-{index}.txt", tmp / f"server-{index}.log"
+    choice = ["--uvicorn"] if kind == "uvicorn" else []
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.server", *choice, "-b", "127.0.0.1",
+             "-p", str(port), "chatsite.asgi:application"],
+            cwd=ROOT, env=env | {"BENCH_LAG_FILE": str(lag_file)},
+            stdout=subprocess.DEVNULL, stderr=stderr,
+        )  # fmt: skip
+    return Server(process, port, lag_file, log)
+
+
+def wait_for_servers(servers: list[Server]) -> None:
+    for server in servers:
+        try:
+            wait_for_port(server.port)
+        except RuntimeError:
+            raise RuntimeError(f"server {server.port} did not start; see {server.log}") from None
+
+
+def stop_servers(servers: list[Server]) -> None:
+    for server in servers:
+        server.process.terminate()
+    for server in servers:
+        server.process.wait(10)
+
+
+def measure_idle(servers: list[Server]) -> None:
+    """What each idle process costs (its lag probe included), taken out of the figures
+    per reply, measured once the warm-up's after-reply work has ended."""
+    time.sleep(3)
+    before = [cpu_seconds(s.pid) for s in servers]
+    time.sleep(IDLE_WINDOW)
+    for server, start in zip(servers, before, strict=True):
+        server.idle_rate = (cpu_seconds(server.pid) - start) / IDLE_WINDOW
 
 
 def prepare_data(env: dict[str, str], count: int) -> list[tuple[int, str]]:
@@ -353,9 +445,120 @@ def report(n: int, raw: Phase, app: Phase, extra: dict) -> None:
             print(f"    e.g. {s.error[:200]}")
 
 
+def each(values: list[float], digits: int = 0) -> str:
+    return ", ".join(f"{v:.{digits}f}" for v in values)
+
+
+def print_header(
+    args: argparse.Namespace, database_url: str, redis_url: str, servers: list[Server]
+) -> None:
+    k = len(servers)
+    name = SERVERS[args.server]
+    processes = f"one {name} process" if k == 1 else f"{k} {name} processes"
+    database = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
+    layer = f"Redis channel layer ({redis_url})" if redis_url else "in-memory channel layer"
+    upstream = f"TTFT {args.ttft * 1000:.0f} ms, {args.tokens} tokens, {args.delay * 1000:.0f} ms"
+    print(f"Upstream: {upstream} apart. Server: {processes}, {database}, {layer}.")
+    rates = [s.idle_rate * 1000 for s in servers]
+    if k == 1:
+        print(f"Server idle RSS: {rss_mb(servers[0].pid):.0f} MB, idle CPU {rates[0]:.0f} ms/s")
+        return
+    print(f"Clients: spread round-robin over the {k} ports, standing in for the proxy that "
+          "gives several processes one address (docs/deployment.md: nginx, Caddy).")  # fmt: skip
+    rss = [rss_mb(s.pid) for s in servers]
+    print(f"Server idle RSS per process: {each(rss)} MB (sum {sum(rss):.0f}), "
+          f"idle CPU per process: {each(rates)} ms/s (sum {sum(rates):.0f})")  # fmt: skip
+
+
+def server_figures(servers: list[Server], lags: list[list[float]]) -> dict[str, str]:
+    """Loop lag and memory: as one figure for one process, else one per process."""
+    if len(servers) == 1:
+        return {
+            "event-loop lag p99": f"{pct(lags[0], 99):.1f} ms (max {max(lags[0], default=0):.1f})",
+            "server RSS after": f"{rss_mb(servers[0].pid):.0f} MB",
+        }
+    rss = [rss_mb(s.pid) for s in servers]
+    return {
+        "event-loop lag p99 per process": (
+            f"{each([pct(x, 99) for x in lags], 1)} ms "
+            f"(max {each([max(x, default=0) for x in lags], 1)})"
+        ),
+        "server RSS after per process": f"{each(rss)} MB (sum {sum(rss):.0f})",
+    }
+
+
+@dataclass
+class Run:
+    args: argparse.Namespace
+    servers: list[Server]
+    targets: list[tuple[str, int, str]]  # each stream's server, conversation and cookie
+    upstream_url: str
+    database_url: str
+    used: int = 0  # targets streamed to so far (each conversation takes one reply)
+
+
+async def measure(run: Run, n: int, rounds: int) -> None:
+    """One N's rounds, then their report."""
+    # Small N runs several rounds, one after another, so its percentiles come from at
+    # least --samples streams, not from one.
+    servers, first = run.servers, run.used
+    raw, app = Phase(), Phase()
+    cpu, system, measured = 0.0, 0.0, 0.0
+    lags: list[list[float]] = [[] for _ in servers]
+    writes_before = settled_row_writes(run.database_url)
+    for _ in range(rounds):
+        raw_round = await run_raw(run.upstream_url, n)
+        cpu_before, measured_from = total_cpu(servers), time.perf_counter()
+        system_before = total_cpu(servers, system_only=True)
+        offsets = [read_lags(s.lag_file, 0)[1] for s in servers]
+        spies = [
+            start_profile(run.args.profile, s.pid, f"n{n}" if len(servers) == 1 else f"n{n}-p{i}")
+            for i, s in enumerate(servers)
+        ]
+        app_round = await run_app(run.targets[run.used : run.used + n])
+        for spy in spies:
+            stop_profile(spy)
+        run.used += n
+        cpu += total_cpu(servers) - cpu_before
+        system += total_cpu(servers, system_only=True) - system_before
+        # The idle processes' own CPU over the whole round, the second the sockets wait
+        # before sending included (one round per reply at N=1).
+        measured += time.perf_counter() - measured_from
+        for server, offset, server_lags in zip(servers, offsets, lags, strict=True):
+            server_lags += read_lags(server.lag_file, offset)[0]
+        for total, part in ((raw, raw_round), (app, app_round)):
+            total.streams += part.streams
+            total.wall += part.wall
+            total.cpu += part.cpu
+    writes_after = settled_row_writes(run.database_url)
+    replies = n * rounds
+    idle_rate = sum(s.idle_rate for s in servers)
+    app_cpu = (cpu - idle_rate * measured) / replies * 1000
+    raw_cpu = raw.cpu / replies * 1000
+    extra = {"streams measured": f"{replies} ({rounds} round{'s' * (rounds > 1)} of {n})"}
+    if len(servers) > 1:
+        placed = [base for base, _, _ in run.targets[first : run.used]]
+        extra["streams per process"] = each([placed.count(s.base) for s in servers])
+    extra["DB row writes per reply"] = (
+        f"{(writes_after - writes_before) / replies:.1f}" if writes_before is not None else "n/a"
+    )
+    extra |= server_figures(servers, lags)
+    together = "" if len(servers) == 1 else f", all {len(servers)} processes together"
+    idle = "process's" if len(servers) == 1 else "processes'"
+    extra[f"server CPU per reply{together}"] = (
+        f"{app_cpu:.1f} ms "
+        f"({cpu / replies * 1000:.1f} ms with the idle {idle} own, of which "
+        f"{system / replies * 1000:.1f} ms in the kernel)"
+    )
+    extra["raw SDK CPU per stream"] = (
+        f"{raw_cpu:.1f} ms (the app's CPU per reply is {app_cpu / raw_cpu:.1f}x)"
+    )
+    report(n, raw, app, extra)
+
+
 async def benchmark(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="chat-bench-"))
-    up_port, app_port = free_port(), free_port()
+    up_port = free_port()
     upstream = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.upstream", "--port", str(up_port),
          "--ttft", str(args.ttft), "--delay", str(args.delay), "--tokens", str(args.tokens)],
@@ -366,90 +569,31 @@ async def benchmark(args: argparse.Namespace) -> None:
     database_url = (args.database_url or make_database("chat_benchmark")) or (
         f"sqlite:///{tmp / 'db.sqlite3'}"
     )
-    lag_file = tmp / "lag.txt"
-    env = server_env(database_url, upstream_url, lag_file)
+    # Several processes share their streams through Redis, as in production.
+    redis_url = fresh_redis(REDIS_URL) if args.redis or args.processes > 1 else ""
+    env = server_env(database_url, upstream_url, redis_url)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     rounds = {n: max(1, math.ceil(args.samples / n)) for n in args.clients}
-    needed = sum(n * rounds[n] for n in args.clients) + 1
-    targets = await asyncio.to_thread(prepare_data, env, needed)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.server", "-b", "127.0.0.1", "-p", str(app_port),
-         "chatsite.asgi:application"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{app_port}"
+    needed = sum(n * rounds[n] for n in args.clients) + args.processes
+    conversations = await asyncio.to_thread(prepare_data, env, needed)
+    servers = [start_server(args.server, env, tmp, i) for i in range(args.processes)]
+    targets = spread([s.base for s in servers], conversations)
     try:
-        wait_for_port(app_port)
-        await run_app(base, targets[:1])  # warm up: first request, imports, connections
+        wait_for_servers(servers)
+        # Warm up each process: first request, imports, connections.
+        await run_app(targets[: len(servers)])
         await run_raw(upstream_url, 1)
-        time.sleep(3)  # the warm-up's after-reply work ends
-        idle_before = cpu_seconds(server.pid)
-        time.sleep(IDLE_WINDOW)
-        # What the idle process costs (its lag probe included), taken out of the figures
-        # per reply below.
-        idle_rate = (cpu_seconds(server.pid) - idle_before) / IDLE_WINDOW
-        print(f"Upstream: TTFT {args.ttft * 1000:.0f} ms, {args.tokens} tokens, "
-              f"{args.delay * 1000:.0f} ms apart. Server: one Daphne process, "
-              f"{'PostgreSQL' if database_url.startswith('postgres') else 'SQLite'}, "
-              "in-memory channel layer.")  # fmt: skip
-        print(f"Server idle RSS: {rss_mb(server.pid):.0f} MB, "
-              f"idle CPU {idle_rate * 1000:.0f} ms/s")  # fmt: skip
-        used = 1
+        measure_idle(servers)
+        print_header(args, database_url, redis_url, servers)
+        run = Run(args, servers, targets, upstream_url, database_url, used=len(servers))
         for n in args.clients:
-            # Small N runs several rounds, one after another, so its percentiles come
-            # from at least --samples streams, not from one.
-            raw, app = Phase(), Phase()
-            cpu, system, measured, lags = 0.0, 0.0, 0.0, []
-            writes_before = settled_row_writes(database_url)
-            for _ in range(rounds[n]):
-                raw_round = await run_raw(upstream_url, n)
-                cpu_before, measured_from = cpu_seconds(server.pid), time.perf_counter()
-                system_before = cpu_seconds(server.pid, system_only=True)
-                _, lag_offset = read_lags(lag_file, 0)
-                spy = start_profile(args.profile, server.pid, n)
-                app_round = await run_app(base, targets[used : used + n])
-                stop_profile(spy)
-                used += n
-                cpu += cpu_seconds(server.pid) - cpu_before
-                system += cpu_seconds(server.pid, system_only=True) - system_before
-                # The idle process's own CPU over the whole round, the second the
-                # sockets wait before sending included (one round per reply at N=1).
-                measured += time.perf_counter() - measured_from
-                lags += read_lags(lag_file, lag_offset)[0]
-                for total, part in ((raw, raw_round), (app, app_round)):
-                    total.streams += part.streams
-                    total.wall += part.wall
-                    total.cpu += part.cpu
-            writes_after = settled_row_writes(database_url)
-            replies = n * rounds[n]
-            app_cpu = (cpu - idle_rate * measured) / replies * 1000
-            raw_cpu = raw.cpu / replies * 1000
-            extra = {
-                "streams measured": f"{replies} ({rounds[n]} round{'s' * (rounds[n] > 1)} of {n})",
-                "DB row writes per reply": (
-                    f"{(writes_after - writes_before) / replies:.1f}"
-                    if writes_before is not None
-                    else "n/a"
-                ),
-                "event-loop lag p99": f"{pct(lags, 99):.1f} ms (max {max(lags, default=0):.1f})",
-                "server RSS after": f"{rss_mb(server.pid):.0f} MB",
-                "server CPU per reply": (
-                    f"{app_cpu:.1f} ms "
-                    f"({cpu / replies * 1000:.1f} ms with the idle process's own, of which "
-                    f"{system / replies * 1000:.1f} ms in the kernel)"
-                ),
-                "raw SDK CPU per stream": (
-                    f"{raw_cpu:.1f} ms (the app's CPU per reply is {app_cpu / raw_cpu:.1f}x)"
-                ),
-            }
-            report(n, raw, app, extra)
+            await measure(run, n, rounds[n])
     finally:
-        server.terminate()
+        stop_servers(servers)
         upstream.terminate()
-        server.wait(10)
         upstream.wait(10)
 
 
@@ -465,6 +609,24 @@ def main() -> None:
     parser.add_argument("--ttft", type=float, default=0.2)
     parser.add_argument("--delay", type=float, default=0.02)
     parser.add_argument("--database-url", default="", help="default: a fresh PostgreSQL database")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="K",
+        help="server processes on one database and a Redis channel layer (default 1)",
+    )
+    parser.add_argument(
+        "--server",
+        choices=sorted(SERVERS),
+        default="daphne",
+        help="the ASGI server that runs the app (default daphne)",
+    )
+    parser.add_argument(
+        "--redis",
+        action="store_true",
+        help=f"the Redis channel layer and cache ({REDIS_URL}) even for one process",
+    )
     parser.add_argument(
         "--profile",
         default="",
