@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,8 +150,11 @@ async def app_stream(url: str, cookie: str, origin: str, result: Stream, go: asy
         result.error = repr(exc)
 
 
-async def run_app(targets: list[tuple[str, int, str]]) -> Phase:
-    """Each target is a server's address, a conversation and a session cookie."""
+async def run_app(
+    targets: list[tuple[str, int, str]], connected: Callable[[], None] = lambda: None
+) -> Phase:
+    """Each target is a server's address, a conversation and a session cookie.
+    `connected` is called once every socket is open, before any sends."""
     phase = Phase([Stream() for _ in targets])
     go = asyncio.Event()
     tasks = [
@@ -158,6 +162,7 @@ async def run_app(targets: list[tuple[str, int, str]]) -> Phase:
         for (base, cid, cookie), s in zip(targets, phase.streams, strict=True)
     ]
     await asyncio.sleep(1.0 + len(targets) / 100)  # every socket connected and idle
+    connected()
     go.set()
     start = time.perf_counter()
     await asyncio.gather(*tasks)
@@ -503,7 +508,8 @@ async def measure(run: Run, n: int, rounds: int) -> None:
     # least --samples streams, not from one.
     servers, first = run.servers, run.used
     raw, app = Phase(), Phase()
-    cpu, system, measured = 0.0, 0.0, 0.0
+    cpu, system, measured, connecting = 0.0, 0.0, 0.0, 0.0
+    idle_rate = sum(s.idle_rate for s in servers)
     lags: list[list[float]] = [[] for _ in servers]
     writes_before = settled_row_writes(run.database_url)
     for _ in range(rounds):
@@ -515,7 +521,15 @@ async def measure(run: Run, n: int, rounds: int) -> None:
             start_profile(run.args.profile, s.pid, f"n{n}" if len(servers) == 1 else f"n{n}-p{i}")
             for i, s in enumerate(servers)
         ]
-        app_round = await run_app(run.targets[run.used : run.used + n])
+        marks: dict[str, float] = {}
+
+        def connected(marks: dict[str, float] = marks) -> None:
+            marks.update(cpu=total_cpu(servers), at=time.perf_counter())
+
+        app_round = await run_app(run.targets[run.used : run.used + n], connected)
+        # Opening the sockets (handshake, session, the conversation's page state) is
+        # in the figure per reply; this part of it happens once per tab, not per reply.
+        connecting += marks["cpu"] - cpu_before - idle_rate * (marks["at"] - measured_from)
         for spy in spies:
             stop_profile(spy)
         run.used += n
@@ -532,7 +546,6 @@ async def measure(run: Run, n: int, rounds: int) -> None:
             total.cpu += part.cpu
     writes_after = settled_row_writes(run.database_url)
     replies = n * rounds
-    idle_rate = sum(s.idle_rate for s in servers)
     app_cpu = (cpu - idle_rate * measured) / replies * 1000
     raw_cpu = raw.cpu / replies * 1000
     extra = {"streams measured": f"{replies} ({rounds} round{'s' * (rounds > 1)} of {n})"}
@@ -548,7 +561,8 @@ async def measure(run: Run, n: int, rounds: int) -> None:
     extra[f"server CPU per reply{together}"] = (
         f"{app_cpu:.1f} ms "
         f"({cpu / replies * 1000:.1f} ms with the idle {idle} own, of which "
-        f"{system / replies * 1000:.1f} ms in the kernel)"
+        f"{system / replies * 1000:.1f} ms in the kernel; opening the socket before it, "
+        f"once per tab: {connecting / replies * 1000:.1f} ms)"
     )
     extra["raw SDK CPU per stream"] = (
         f"{raw_cpu:.1f} ms (the app's CPU per reply is {app_cpu / raw_cpu:.1f}x)"
