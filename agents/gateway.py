@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import weakref
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -73,15 +74,24 @@ class _Client(openai.AsyncOpenAI):
         return super()._should_retry(response)
 
 
-_client: openai.AsyncOpenAI | None = None
+# One client per event loop: a connection pool (aiohttp's above all) belongs to the loop
+# it was opened on. The server runs one loop; commands and tests open others.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
+    weakref.WeakKeyDictionary()
+)
+
+# The SDK's own limits for its default client, kept with the aiohttp transport (whose
+# default of 100 connections would queue the 101st stream).
+CONNECTION_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
 
 
 def get_client() -> openai.AsyncOpenAI:
-    """The shared client, built on first use from settings."""
-    global _client
-    if _client is None:
-        _client = _build_client()
-    return _client
+    """The client of the running event loop, built on first use from settings."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = _clients[loop] = _build_client()
+    return client
 
 
 def _build_client() -> openai.AsyncOpenAI:
@@ -93,6 +103,13 @@ def _build_client() -> openai.AsyncOpenAI:
         transport = DemoTransport(token_delay=settings.LLM_DEMO_TOKEN_DELAY)
         options["http_client"] = httpx2.AsyncClient(transport=transport)
         return _Client(api_key="demo", base_url="http://demo.invalid/v1", **options)
+    if settings.LLM_HTTP_CLIENT == "aiohttp":
+        # The SDK's documented aiohttp transport: its auth, retries and errors as
+        # before, with aiohttp's parser reading the stream (half the CPU per token of
+        # the default transport; docs/benchmarks.md).
+        options["http_client"] = openai.DefaultAioHttpClient(
+            timeout=settings.LLM_TIMEOUT, limits=CONNECTION_LIMITS
+        )
     return _Client(
         api_key=settings.OPENAI_API_KEY or "not-needed",
         base_url=settings.OPENAI_BASE_URL or None,
@@ -101,10 +118,9 @@ def _build_client() -> openai.AsyncOpenAI:
 
 
 def reset_client_on_setting_change(*, setting: str, **kwargs: Any) -> None:
-    """Drop the client when a test or a reload changes the settings it was built from."""
-    global _client
+    """Drop the clients when a test or a reload changes the settings they were built from."""
     if setting.startswith(("OPENAI_", "LLM_")):
-        _client = None
+        _clients.clear()
 
 
 def model_label(model: str) -> str:
@@ -621,7 +637,7 @@ def _json_object(content: bytes) -> dict[str, Any]:
 def map_error(exc: openai.APIError) -> GatewayError:
     """Turn an SDK error into a `GatewayError`: our sentence for the user, with the
     server's own words, its status and the request id beside it."""
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, openai.APITimeoutError) and not _refused_connection(exc):
         return GatewayError("The model did not answer in time.", retryable=True)
     if isinstance(exc, openai.APIConnectionError):
         return GatewayError("Could not reach the model server.", retryable=True)
@@ -633,6 +649,18 @@ def map_error(exc: openai.APIError) -> GatewayError:
         server_message=_server_words(exc),
         request_id=getattr(exc, "request_id", None) or "",
     )
+
+
+def _refused_connection(exc: BaseException) -> bool:
+    """Whether a "timeout" was a connection that failed at once: the SDK's aiohttp
+    transport reports every failed connect (refused, no route, DNS) as a connect
+    timeout, with aiohttp's own error, an OSError that is no timeout, as its cause."""
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 def _sentence(exc: openai.APIError) -> tuple[str, bool]:

@@ -9,7 +9,7 @@ import threading
 from tests.fake_upstream import FakeUpstream, Reply
 
 
-def _token(i: int) -> str:
+def token(i: int) -> str:
     """Markdown as models write it: a bold word now and then, a paragraph every 25
     tokens, so that rendering the closed blocks while streaming is measured too."""
     word = f"**tok{i}** " if i % 10 == 5 else f"tok{i} "
@@ -25,7 +25,7 @@ def main() -> None:
     args = parser.parse_args()
     fake = FakeUpstream(port=args.port)
     fake.default = Reply(
-        tokens=[_token(i) for i in range(args.tokens)],
+        tokens=[token(i) for i in range(args.tokens)],
         first_token_delay=args.ttft,
         token_delay=args.delay,
     )
