@@ -11,6 +11,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from chatsite.compiled import Compiled
 from chatsite.fields import ClippedCharField
 
 PER_MILLION = Decimal(1_000_000)
@@ -186,12 +187,20 @@ def remember_deleted_conversation(conversation_id: int, title: str) -> None:
     cache.set(f"usage:deleted-conversation:{conversation_id}", title, DELETED_TITLE_TTL)
 
 
+def _title_of(conversation_id: int) -> models.QuerySet:
+    conversations = UsageRecord._meta.get_field("conversation").related_model
+    return conversations.objects.filter(pk=conversation_id).only("title")
+
+
+# Read for every usage row: its SQL is built once (chatsite/compiled.py).
+_TITLE = Compiled(_title_of, ["int"])
+
+
 def _conversation_title(conversation_id: int) -> str | None:
     """The conversation's title; for one deleted lately, the title it had; else None."""
-    conversations = UsageRecord._meta.get_field("conversation").related_model
-    title = conversations.objects.filter(pk=conversation_id).values_list("title").first()
-    if title is not None:
-        return title[0]
+    conversation = _TITLE.first(conversation_id)
+    if conversation is not None:
+        return conversation.title
     return cache.get(f"usage:deleted-conversation:{conversation_id}")
 
 

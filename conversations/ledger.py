@@ -17,6 +17,7 @@ from agents.models import (
     line_of,
     usage_line,
 )
+from chatsite.compiled import Compiled
 from chatsite.money import plain
 from conversations.models import Message
 
@@ -69,17 +70,38 @@ def message_end(
     ends), the turn's line (as `turn_usage`). The few rows of the message and the turn
     are added up here: an aggregate with a filter per figure cost more to build in the
     ORM than the query took."""
-    rows = UsageRecord.objects.filter(conversation_id=conversation_id)
     if turn_id is None:
-        mine = rows.filter(message_id=message.pk).annotate(in_turn=Value(False))
+        found = _MESSAGE_ROWS.all(conversation_id, message.pk)
     else:
-        in_turn = _turn_rows(conversation_id, turn_id)
-        mine = rows.filter(Q(message_id=message.pk) | in_turn).annotate(
-            in_turn=ExpressionWrapper(in_turn, output_field=BooleanField())
-        )
-    found = list(mine.values_list("in_turn", *LINE_FIELDS))
-    _fill(message, line_of([row[1:] for row in found if row[1] == message.pk]))
+        found = _MESSAGE_AND_TURN_ROWS.all(conversation_id, message.pk, turn_id)
+    _fill(message, line_of([_line_fields(row) for row in found if row.message_id == message.pk]))
     turn = None
     if turn_id is not None:
-        turn = _turn_line(line_of([row[1:] for row in found if row[0]]))
-    return rows.aggregate(**CONVERSATION_TOTAL), turn
+        turn = _turn_line(line_of([_line_fields(row) for row in found if row.in_turn]))
+    total = UsageRecord.objects.filter(conversation_id=conversation_id).aggregate(
+        **CONVERSATION_TOTAL
+    )
+    return total, turn
+
+
+def _line_fields(row: UsageRecord) -> tuple:
+    return tuple(getattr(row, name) for name in LINE_FIELDS)
+
+
+def _rows_of_message(conversation_id: int, message_id: int):
+    rows = UsageRecord.objects.filter(conversation_id=conversation_id, message_id=message_id)
+    return rows.annotate(in_turn=Value(False)).only(*LINE_FIELDS)
+
+
+def _rows_of_message_and_turn(conversation_id: int, message_id: int, turn_id: int):
+    in_turn = _turn_rows(conversation_id, turn_id)
+    rows = UsageRecord.objects.filter(conversation_id=conversation_id)
+    rows = rows.filter(Q(message_id=message_id) | in_turn)
+    return rows.annotate(in_turn=ExpressionWrapper(in_turn, output_field=BooleanField())).only(
+        *LINE_FIELDS
+    )
+
+
+# Read at the end of every message: their SQL is built once (chatsite/compiled.py).
+_MESSAGE_ROWS = Compiled(_rows_of_message, ["int", "int"])
+_MESSAGE_AND_TURN_ROWS = Compiled(_rows_of_message_and_turn, ["int", "int", "int"])

@@ -12,6 +12,7 @@ from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.utils import timezone
 
+from chatsite.compiled import Compiled
 from chatsite.text_limits import check_length
 from conversations import limits, summaries
 from conversations.models import TITLE_MAX_CHARS, Conversation, Message, ToolConfirmation
@@ -114,21 +115,32 @@ def lock_conversation(user, conversation_id: int) -> Conversation:
     Read in the same query: whether a reply is streaming (`replying`) and whether an
     action waits for a decision (`waiting`), which a new turn must check first.
     """
+    try:
+        conversation_id = int(conversation_id)
+    except (TypeError, ValueError):
+        raise Http404("No such conversation.") from None
+    conversation = _LOCKED.first(user.pk, conversation_id) if user.is_authenticated else None
+    if conversation is None:
+        raise Http404("No such conversation.")
+    return conversation
+
+
+def _locked(owner_id: int, conversation_id: int):
     pending = ToolConfirmation.objects.pending().filter(
         conversation=OuterRef("pk"), message__isnull=False
     )
-    try:
-        return (
-            Conversation.objects.for_user(user)
-            .select_for_update()
-            .annotate(
-                replying=Exists(Message.objects.streaming().filter(conversation=OuterRef("pk"))),
-                waiting=Exists(pending),
-            )
-            .get(pk=conversation_id)
+    return (
+        Conversation.objects.filter(owner_id=owner_id, pk=conversation_id)
+        .select_for_update()
+        .annotate(
+            replying=Exists(Message.objects.streaming().filter(conversation=OuterRef("pk"))),
+            waiting=Exists(pending),
         )
-    except Conversation.DoesNotExist:
-        raise Http404("No such conversation.") from None
+    )
+
+
+# Every turn starts with this statement: its SQL is built once (chatsite/compiled.py).
+_LOCKED = Compiled(_locked, ["int", "int"])
 
 
 @transaction.atomic

@@ -18,6 +18,7 @@ from agents import memory, tokens
 from agents.errors import GatewayError
 from agents.events import CallContext
 from chatsite import db
+from chatsite.compiled import Compiled
 from conversations import live, tool_turns
 from conversations.facts import ReplyFacts
 from conversations.models import Conversation, Message, Summary, ToolConfirmation
@@ -35,20 +36,35 @@ def recent_messages(conversation: Conversation, summary: Summary | None):
     )
 
 
+def _history(conversation_id: int, after: int, before_id: int):
+    rows = recent_messages(Conversation(pk=conversation_id), None).filter(
+        pk__gt=after, pk__lt=before_id
+    )
+    return rows.only("pk", "role", "content", "tool_calls", "tool_call_id")
+
+
+# Every turn reads these two: their SQL is built once (chatsite/compiled.py).
+_CURRENT_SUMMARY = Compiled(
+    lambda conversation_id: Summary.objects.filter(
+        conversation_id=conversation_id, status=Summary.Status.COMPLETE
+    ).order_by("-up_to_message_id", "-id")[:1],
+    ["int"],
+)
+_HISTORY = Compiled(_history, ["int", "int", "int"])
+
+
 def history_messages(conversation: Conversation, *, before_id: int) -> list[dict]:
     """The running summary (as a second system message) and the recent messages."""
-    summary = conversation.summaries.current()
+    summary = _CURRENT_SUMMARY.first(conversation.pk)
     messages = [memory.summary_message(summary.text)] if summary else []
-    rows = recent_messages(conversation, summary).filter(pk__lt=before_id)
+    after = summary.up_to_message_id if summary else 0
     # Tool calls and their answers go back with the text (see conversations.tool_turns),
     # read in the same query.
     calls = {}
     recent = []
-    for pk, role, content, tool_calls, tool_call_id in rows.values_list(
-        "pk", "role", "content", "tool_calls", "tool_call_id"
-    ):
-        recent.append(memory.Entry(pk, role, content))
-        calls[pk] = (tool_calls, tool_call_id)
+    for row in _HISTORY.all(conversation.pk, after, before_id):
+        recent.append(memory.Entry(row.pk, row.role, row.content))
+        calls[row.pk] = (row.tool_calls, row.tool_call_id)
     # Folding normally keeps this under the budget; twice the budget is the hard stop.
     recent = memory.newest_within(recent, 2 * memory.history_budget(conversation.model))
     return messages + tool_turns.entries_to_prompt(recent, calls)

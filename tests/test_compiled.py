@@ -1,0 +1,68 @@
+"""Queries built once (chatsite/compiled.py) answer what the ORM answers, call after call."""
+
+from __future__ import annotations
+
+import pytest
+from django.db.models import Exists, OuterRef
+
+from chatsite.compiled import Compiled
+from conversations.models import Conversation, Message
+from conversations.services import create_conversation
+
+pytestmark = pytest.mark.django_db
+
+
+def messages_of(conversation_id: int, after: int):
+    return (
+        Message.objects.filter(conversation_id=conversation_id, pk__gt=after)
+        .exclude(role="assistant", content="")
+        .order_by("pk")
+        .only("pk", "role", "content", "tool_calls")
+    )
+
+
+def test_each_call_binds_its_own_values(user, other_user):
+    compiled = Compiled(messages_of, ["int", "int"])
+    mine, theirs = create_conversation(user), create_conversation(other_user)
+    for conversation in (mine, theirs, mine):
+        for text in ("one", "two", "three"):
+            conversation.messages.create(role="user", content=f"{text} {conversation.pk}")
+        conversation.messages.create(role="assistant", content="", tool_calls=[{"id": "a"}])
+    for conversation in (mine, theirs):
+        first = conversation.messages.order_by("pk").first()
+        for after in (0, first.pk):
+            got = compiled.all(conversation.pk, after)
+            expected = list(messages_of(conversation.pk, after))
+            assert [(m.pk, m.content, m.tool_calls) for m in got] == [
+                (m.pk, m.content, m.tool_calls) for m in expected
+            ]
+            assert got and all(m.conversation_id == conversation.pk for m in expected)
+    assert compiled.all(-1, 0) == [] and compiled.first(-1, 0) is None
+
+
+def test_a_value_used_twice_and_annotations_come_back(user):
+    def with_replying(conversation_id: int):
+        streaming = Message.objects.filter(conversation=OuterRef("pk"), status="streaming")
+        return Conversation.objects.filter(pk=conversation_id).annotate(
+            replying=Exists(streaming.filter(conversation_id=conversation_id))
+        )
+
+    compiled = Compiled(with_replying, ["int"])
+    quiet, busy = create_conversation(user), create_conversation(user)
+    busy.messages.create(role="assistant", status="streaming")
+    assert not compiled.first(quiet.pk).replying
+    assert compiled.first(busy.pk).replying
+
+
+def test_strings_bind_too(user):
+    compiled = Compiled(lambda title: Conversation.objects.filter(title=title), ["str"])
+    create_conversation(user, title="Alpha")
+    create_conversation(user, title="Beta")
+    assert [c.title for c in compiled.all("Beta")] == ["Beta"]
+    assert compiled.all("Gamma") == []
+
+
+def test_a_marker_the_query_drops_is_an_error(user):
+    compiled = Compiled(lambda pk: Conversation.objects.all(), ["int"])
+    with pytest.raises(ValueError, match="marker is missing"):
+        compiled.all(1)
