@@ -64,8 +64,22 @@ def rename_conversation(user, conversation_id: int, title: str) -> Conversation:
     return conversation
 
 
-def delete_conversation(user, conversation_id: int) -> None:
-    get_conversation_for_user(user, conversation_id).delete()
+@transaction.atomic
+def delete_conversation(user, conversation_id: int) -> Conversation:
+    """Delete the user's conversation (else 404) and return it as it was.
+
+    Its row is locked first, so a usage row being written for one of its calls at that
+    moment waits for the delete, then keeps the title without the link (see
+    `UsageRecordQuerySet.record`), instead of breaking the delete on PostgreSQL.
+    """
+    try:
+        conversation = (
+            Conversation.objects.for_user(user).select_for_update().get(pk=conversation_id)
+        )
+    except Conversation.DoesNotExist:
+        raise Http404("No such conversation.") from None
+    conversation.delete()
+    return conversation
 
 
 def clear_history(user, conversation_id: int) -> Conversation:

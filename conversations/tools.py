@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.http import Http404
 
 from agents.tools import ToolContext, ToolError, tool
+from conversations import services
 from conversations.models import Conversation
 from conversations.search import MAX_TERMS, search_conversations, search_terms
 
@@ -48,9 +50,8 @@ def delete_conversation(context: ToolContext, conversation_id: int) -> str:
     conversation_id: the id of the conversation to delete, or 0 for the current one
     """
     conversation_id = conversation_id or context.conversation_id or 0
-    conversation = Conversation.objects.for_user(context.user).filter(pk=conversation_id).first()
-    if conversation is None:
-        raise ToolError(f"There is no conversation {conversation_id} of yours.")
-    title = conversation.title
-    conversation.delete()
-    return f"Deleted the conversation {title!r} ({conversation_id})."
+    try:
+        conversation = services.delete_conversation(context.user, conversation_id)
+    except Http404:
+        raise ToolError(f"There is no conversation {conversation_id} of yours.") from None
+    return f"Deleted the conversation {conversation.title!r} ({conversation_id})."
