@@ -31,6 +31,7 @@ from agents.events import Waiting
 from agents.models import UsageDay, UsageRecord, UserBudget
 from agents.prices import price_for
 from chatsite import db
+from chatsite.compiled import Compiled
 
 logger = logging.getLogger(__name__)
 
@@ -56,22 +57,37 @@ class Hold:
 def budget_and_spent(user_id: int) -> tuple[Decimal, Decimal]:
     """The user's monthly budget (their own when staff set one, else
     LLM_MONTHLY_BUDGET_USD) and what their calls cost since the 1st, from the per-day
-    rollup: one query."""
+    rollup: one query, built once (it runs before every call)."""
     month = timezone.localdate(timezone=timezone.get_default_timezone()).replace(day=1)
+    row = _BUDGET_AND_SPENT.first(user_id, month)
+    budget, total = (row.own_budget, row.spent) if row is not None else (None, None)
+    return (
+        settings.LLM_MONTHLY_BUDGET_USD if budget is None else _decimal(budget),
+        _decimal(total or 0),
+    )
+
+
+def _budget_and_spent(user_id: int, month: date):
     own = UserBudget.objects.filter(user_id=OuterRef("pk")).values("monthly_usd")[:1]
     days = UsageDay.objects.filter(user_id=OuterRef("pk"), day__gte=month).order_by()
     spent = days.values("user_id").annotate(total=Sum("cost")).values("total")
-    row = (
+    return (
         get_user_model()
         .objects.filter(pk=user_id)
-        .values_list(Subquery(own), Subquery(spent))
-        .first()
+        .only("pk")
+        .annotate(own_budget=Subquery(own), spent=Subquery(spent))
     )
-    budget, total = row or (None, None)
-    return (
-        settings.LLM_MONTHLY_BUDGET_USD if budget is None else budget,
-        total or Decimal(0),
-    )
+
+
+_BUDGET_AND_SPENT = Compiled(_budget_and_spent, ["int", "date"])
+
+
+def _decimal(value: object) -> Decimal:
+    """An amount as read back from a raw query: a Decimal from PostgreSQL, a number
+    from SQLite (cut to the cost columns' 12 decimal places)."""
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(str(value)).quantize(Decimal("1e-12"))
 
 
 def _next_month(today: date) -> date:

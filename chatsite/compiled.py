@@ -7,34 +7,45 @@ queryset built once per database with marker values in place of its variable one
 call puts the real values where the markers were and runs the same SQL through `raw()`,
 which still makes model instances with each field's own conversion from the database.
 
-Only whole numbers (ids) and strings are bound this way: they reach the database driver
-as they are in every backend, as the ORM would have passed them.
+Whole numbers (ids) and strings are bound as they are, as the ORM passes them to every
+backend; dates go through the backend's own adaptation, as the ORM's do.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from datetime import date, timedelta
 from typing import Any, Generic, TypeVar
 
-from django.db import models
+from django.db import connections, models
 
 M = TypeVar("M", bound=models.Model)
 
 # Marker values no real id or word takes; each call site's markers are these, in order.
 _INT_MARK = -7_316_904_211
 _STR_MARK = "\x00compiled-marker-{}\x00"
+_DATE_MARK = date(1901, 2, 3)
+
+
+def _marker(kind: str, i: int) -> Any:
+    if kind == "int":
+        return _INT_MARK - i
+    if kind == "str":
+        return _STR_MARK.format(i)
+    if kind == "date":
+        return _DATE_MARK + timedelta(days=i)
+    raise ValueError(f"Unknown kind of value: {kind}")
 
 
 class Compiled(Generic[M]):
-    """`build(*markers)` returns the queryset; `kinds` says each marker's type ("int"
-    or "str"). The queryset must select its model's primary key (raw() needs it)."""
+    """`build(*markers)` returns the queryset; `kinds` says each marker's type ("int",
+    "str" or "date"). The queryset must select its model's primary key (raw() needs it)."""
 
     def __init__(self, build: Callable[..., models.QuerySet[M]], kinds: Sequence[str]) -> None:
         self.build = build
-        self.markers = [
-            _INT_MARK - i if kind == "int" else _STR_MARK.format(i) for i, kind in enumerate(kinds)
-        ]
+        self.kinds = list(kinds)
+        self.markers = [_marker(kind, i) for i, kind in enumerate(kinds)]
         # Per database alias: the model, the SQL, its parameters, and where each
         # marker's value goes (a value used twice in the query has two places).
         self._built: dict[str, tuple[type[M], str, list[Any], list[list[int]]]] = {}
@@ -48,7 +59,8 @@ class Compiled(Generic[M]):
                 sql, params = queryset.query.get_compiler(using).as_sql()
                 params = list(params)
                 positions = []
-                for marker in self.markers:
+                for kind, marker in zip(self.kinds, self.markers, strict=True):
+                    marker = self._adapted(kind, marker, using)
                     found = [i for i, param in enumerate(params) if param == marker]
                     if not found:
                         raise ValueError(f"A marker is missing from {sql!r}")
@@ -60,10 +72,17 @@ class Compiled(Generic[M]):
         """The rows of the query with `values` in the markers' places."""
         model, sql, params, positions = self._statement(using)
         bound = list(params)
-        for places, value in zip(positions, values, strict=True):
+        for kind, places, value in zip(self.kinds, positions, values, strict=True):
+            value = self._adapted(kind, value, using)
             for place in places:
                 bound[place] = value
         return list(model._default_manager.db_manager(using).raw(sql, bound))
+
+    @staticmethod
+    def _adapted(kind: str, value: Any, using: str) -> Any:
+        if kind == "date":
+            return connections[using].ops.adapt_datefield_value(value)
+        return value
 
     def first(self, *values: Any, using: str = "default") -> M | None:
         rows = self.all(*values, using=using)
