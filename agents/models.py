@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -373,15 +374,34 @@ class UsageDay(models.Model):
             "cache_hits": int(record.cache_hit),
             "saved": record.cost_saved or 0,
         }
-        increments = {name: models.F(name) + value for name, value in amounts.items()}
-        days = cls.objects.filter(user_id=record.user_id, day=day)
-        if days.update(**increments):
+        if cls._increment(record.user_id, day, amounts):
             return
         try:
             with transaction.atomic():
                 cls.objects.create(user_id=record.user_id, day=day, **amounts)
         except IntegrityError:  # another process wrote the day's first row meanwhile
-            days.update(**increments)
+            cls._increment(record.user_id, day, amounts)
+
+    @classmethod
+    def _increment(cls, user_id: int, day: date, amounts: dict[str, Any]) -> int:
+        """Add `amounts` to the user's day; the rows changed (0: no row yet). Plain SQL
+        written once: on every usage row, the ORM's update of seven sums cost more CPU
+        to build than the statement took."""
+        connection = connections[router.db_for_write(cls)]
+        ops = connection.ops
+        table = ops.quote_name(cls._meta.db_table)
+        columns = [ops.quote_name(cls._meta.get_field(name).column) for name in amounts]
+        sums = ", ".join(f"{column} = {column} + %s" for column in columns)
+        user, day_column = (ops.quote_name(cls._meta.get_field(f).column) for f in ("user", "day"))
+        # Names from the model's own meta, quoted; every value is bound.
+        sql = f"UPDATE {table} SET {sums} WHERE {user} = %s AND {day_column} = %s"  # noqa: S608
+        values = [
+            ops.adapt_decimalfield_value(value) if isinstance(value, Decimal) else value
+            for value in amounts.values()
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*values, user_id, ops.adapt_datefield_value(day)])
+            return cursor.rowcount
 
 
 class UserBudget(models.Model):
