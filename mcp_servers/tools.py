@@ -22,6 +22,7 @@ from django.utils import timezone
 from agents import tools
 from agents.tools import Tool, ToolContext, ToolError, Toolset
 from chatsite import db
+from chatsite.compiled import Compiled
 from chatsite.snapshots import Snapshot
 from mcp_servers import client
 from mcp_servers.models import ConversationTool, McpServer, McpTool
@@ -94,10 +95,19 @@ _servers_enabled = Snapshot("mcp-servers-enabled", _any_server_enabled)
 _servers_enabled.watch(McpServer)
 
 
+# Read before every model call: its SQL is built once (chatsite/compiled.py).
+_CHOICES = Compiled(
+    lambda conversation_id: ConversationTool.objects.filter(conversation_id=conversation_id).only(
+        "tool_name", "switched_off", "allowed_at"
+    ),
+    ["int"],
+)
+
+
 def _plan(context: ToolContext) -> _Plan:
     # The conversation's choices in one query: which tools are off, which allowed.
-    choices = ConversationTool.objects.filter(conversation_id=context.conversation_id)
-    rows = list(choices.values_list("tool_name", "switched_off", "allowed_at"))
+    choices = _CHOICES.all(context.conversation_id) if context.conversation_id else []
+    rows = [(c.tool_name, c.switched_off, c.allowed_at) for c in choices]
     servers = []
     if _servers_enabled.get():  # most sites have none: no query for them, no owner loaded
         servers = McpServer.objects.usable_by(context.user).prefetch_related("tools")
