@@ -23,7 +23,8 @@ from django.db import connections, models
 M = TypeVar("M", bound=models.Model)
 
 # Marker values no real id or word takes; each call site's markers are these, in order.
-_INT_MARK = -7_316_904_211
+# Inside a 32-bit integer column's range: the ORM drops a lookup on a value outside it.
+_INT_MARK = -1_987_654_321
 _STR_MARK = "\x00compiled-marker-{}\x00"
 _DATE_MARK = date(1901, 2, 3)
 
