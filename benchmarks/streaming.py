@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -445,9 +446,10 @@ def report(n: int, raw: Phase, app: Phase, extra: dict) -> None:
     for key, value in extra.items():
         print(f"  {key}: {value}")
     print(f"  errors: {errors}")
-    for s in (raw.streams + app.streams)[:3]:
-        if s.error:
-            print(f"    e.g. {s.error[:200]}")
+    for side, phase in (("raw SDK", raw), ("app", app)):
+        kinds = Counter(s.error[:160] for s in phase.streams if s.error)
+        for error, count in kinds.most_common(3):
+            print(f"    {side}, {count}x: {error}")
 
 
 def each(values: list[float], digits: int = 0) -> str:

@@ -125,6 +125,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # See docs/deployment.md ("Channel layer capacity"): frames are dropped past it, never a
 # reply's own bookkeeping.
 CHANNEL_LAYER_CAPACITY = env.int("CHANNEL_LAYER_CAPACITY", default=2000)
+CHANNEL_LAYER_MAX_CONNECTIONS = env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=1000)
 
 if REDIS_URL:
     from redis.asyncio.retry import Retry as AsyncRetry
@@ -146,6 +147,11 @@ if REDIS_URL:
                         # over from before a Redis restart is replaced, not reported.
                         "health_check_interval": 2,
                         "retry": AsyncRetry(ExponentialBackoff(cap=1.0, base=0.05), 2),
+                        # Connections the process may open at once. redis-py's own limit
+                        # (100) refused commands past it: at 200 streams per process
+                        # their frames took more, and sockets closed as if Redis were
+                        # down.
+                        "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
                     }
                 ],
                 # Messages waiting in one process's inbox (all its sockets and replies

@@ -42,9 +42,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # while the consumer waits on the channel layer, outside any handler.
         try:
             await super().__call__(scope, receive, send)
-        except live.LAYER_ERRORS:
+        except live.LAYER_ERRORS as exc:
             # The channel layer (Redis) went away: this socket cannot get live updates.
-            logger.warning("Closing a conversation socket: the channel layer is unavailable")
+            logger.warning(
+                "Closing a conversation socket: the channel layer is unavailable (%r)", exc
+            )
             await self._live_updates_unavailable()
 
     async def dispatch(self, message: dict) -> None:
