@@ -2,10 +2,11 @@
 
     .venv/bin/python -m benchmarks.profile DIR/n50.txt [--top 30]
 
-Prints the total samples, then the functions with the largest inclusive share (a
-function counted once per sample however deep it recurs) and the largest self share
-(the innermost frame), each as `function (file:line of its definition's first sample)`.
-Paths are shortened to the project or the installed package.
+Prints the total samples, the share of each part of a turn (`GROUPS`: a sample counts
+in the first group whose marker its stack contains), then the functions with the
+largest inclusive share (a function counted once per sample however deep it recurs) and
+the largest self share (the innermost frame). Paths are shortened to the project or the
+installed package.
 """
 
 from __future__ import annotations
@@ -14,6 +15,29 @@ import argparse
 import re
 from collections import Counter
 from pathlib import Path
+
+# The parts of a turn, in the order a sample is matched against them.
+GROUPS = [
+    ("turn start: session check", "still_signed_in"),
+    ("turn start: the transaction (lock, rows, history)", "_pending_or_new_turn"),
+    ("before the call: tool plan", "mcp_servers/tools.py"),
+    ("before the call: budget and limits", "_before_call"),
+    ("the request (SDK: options, body, headers)", "AsyncAPIClient.request"),
+    ("reading the stream (transport, SSE, JSON)", "events_from_chunks"),
+    ("pricing (the price and the profiles behind it)", "agents/prices.py"),
+    ("model profiles (what a request may send)", "agents/profiles.py"),
+    ("the usage row", "UsageRecordQuerySet.record"),
+    ("the message's end (usage lines, costs, final write)", "_save_final"),
+    ("checkpoints", "_checkpoint"),
+    ("opening a socket (conversation, zone)", "_conversation_and_zone"),
+    ("other database work in the pool threads", "_in_pool"),
+    ("frames: template renders", "render_to_string"),
+    ("frames: markdown of closed blocks", "rendering.py"),
+    ("frames: deltas", "fragments.py"),
+    ("the reply task (loop, batching)", "conversations/replies.py"),
+    ("the consumers (Channels middleware, handlers)", "channels/"),
+    ("the rest of the event loop (Daphne, Twisted, autobahn, asyncio)", ""),
+]
 
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<path>.*?)(?::\d+)?\)$")
 
@@ -35,7 +59,7 @@ def name(frame: str) -> str:
 
 
 def summarise(path: Path, top: int) -> None:
-    inclusive, own = Counter(), Counter()
+    inclusive, own, groups = Counter(), Counter(), Counter()
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -43,12 +67,16 @@ def summarise(path: Path, top: int) -> None:
             continue
         samples = int(count)
         total += samples
+        groups[next(label for label, marker in GROUPS if marker in stack)] += samples
         frames = [name(f) for f in stack.split(";") if f]
         if frames:
             own[frames[-1]] += samples
         for frame in set(frames):
             inclusive[frame] += samples
     print(f"{path}: {total} samples")
+    print("\n  parts of a turn:")
+    for label, _ in GROUPS:
+        print(f"  {groups[label] / total:6.1%}  {label}")
     for title, counter in (("inclusive", inclusive), ("self", own)):
         print(f"\n  top {top}, {title}:")
         for frame, samples in counter.most_common(top):
