@@ -91,7 +91,34 @@ def get_client() -> openai.AsyncOpenAI:
     client = _clients.get(loop)
     if client is None:
         client = _clients[loop] = _build_client()
+        _close_with_loop(loop, client)
     return client
+
+
+# The async generators that close each loop's client (see `_close_with_loop`); the loop
+# itself keeps only weak references to them.
+_closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncIterator[None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _close_with_loop(loop: asyncio.AbstractEventLoop, client: openai.AsyncOpenAI) -> None:
+    """Close `client` when `loop` shuts down, as a command's or a test's loop does right
+    after a call: an aiohttp session left open logs an error when it is collected.
+    asyncio.run (and asgiref's and pytest's runners with it) closes a loop's unfinished
+    async generators before closing the loop; this one closes the client then."""
+
+    async def closer() -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await client.close()
+
+    generator = closer()
+    _closers[loop] = generator
+    # Started as a task: the loop learns of the generator on its first step, and only a
+    # started generator runs its `finally` when closed.
+    loop.create_task(anext(generator))
 
 
 def _build_client() -> openai.AsyncOpenAI:

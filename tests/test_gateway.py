@@ -109,3 +109,20 @@ async def test_demo_model_speaks_the_wire_format_through_the_sdk(settings):
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     assert text.startswith("**Demo model (offline).**")
     assert isinstance(events[-2], Usage) and not events[-2].estimated
+
+
+def test_each_event_loop_has_its_client_and_closes_it_when_it_ends(fake_upstream):
+    """A command's or a test's loop ends right after its call: its client (an aiohttp
+    session by default) is closed with it, not left to log an error when collected."""
+    import asyncio
+
+    async def clients() -> tuple:
+        first = gateway.get_client()
+        await asyncio.sleep(0)
+        return first, gateway.get_client()
+
+    first, again = asyncio.run(clients())
+    assert first is again
+    assert first.is_closed()
+    other, _ = asyncio.run(clients())
+    assert other is not first and other.is_closed()
