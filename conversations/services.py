@@ -129,6 +129,9 @@ def lock_conversation(user, conversation_id: int) -> Conversation:
     Read in the same query: whether a reply is streaming (`replying`) and whether an
     action waits for a decision (`waiting`), which a new turn must check first.
     """
+    if transaction.get_autocommit():
+        # The ORM refuses a row lock outside a transaction; the SQL built once would not.
+        raise transaction.TransactionManagementError("Lock a conversation inside a transaction.")
     try:
         conversation_id = int(conversation_id)
     except (TypeError, ValueError):

@@ -66,3 +66,24 @@ def test_a_marker_the_query_drops_is_an_error(user):
     compiled = Compiled(lambda pk: Conversation.objects.all(), ["int"])
     with pytest.raises(ValueError, match="marker is missing"):
         compiled.all(1)
+
+
+def test_a_conversation_is_locked_only_inside_a_transaction(user):
+    from django.db import transaction
+
+    from conversations.services import lock_conversation
+
+    conversation = create_conversation(user)
+    with transaction.atomic():
+        assert lock_conversation(user, conversation.pk) == conversation
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_outside_a_transaction_is_refused(user):
+    from django.db.transaction import TransactionManagementError
+
+    from conversations.services import lock_conversation
+
+    conversation = create_conversation(user)
+    with pytest.raises(TransactionManagementError):
+        lock_conversation(user, conversation.pk)
