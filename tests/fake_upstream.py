@@ -357,6 +357,20 @@ def _completion(
     }
 
 
+def titles(text: str) -> Callable[[dict[str, Any]], Reply | None]:
+    """A responder (see `FakeUpstream.responders`) answering the app's title requests
+    with `text`. Titles are asked for after a first reply, at any moment: answered apart,
+    they never take a reply a test scripted for a chat turn."""
+
+    def respond(body: dict[str, Any]) -> Reply | None:
+        from agents.prompts import TITLE_INSTRUCTION
+
+        first = (body.get("messages") or [{}])[0]
+        return Reply(text=text) if first.get("content") == TITLE_INSTRUCTION else None
+
+    return respond
+
+
 def quarter_characters(body: dict[str, Any]) -> int:
     """A rough prompt count: a quarter of each message's characters, plus 4."""
     return sum(len(str(m.get("content") or "")) // 4 + 4 for m in body.get("messages", []))

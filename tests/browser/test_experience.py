@@ -7,7 +7,7 @@ import re
 from playwright.sync_api import expect
 
 from tests.browser.conftest import log_in, new_conversation, open_menu, screenshot
-from tests.fake_upstream import Reply
+from tests.fake_upstream import Reply, titles
 
 CODE_REPLY = "Try this:\n\n```python\ndef add(a, b):\n    return a + b\n```\n\nDone."
 PHONE = {"width": 390, "height": 844}
@@ -48,7 +48,8 @@ def test_code_is_highlighted_and_copy_buttons_copy_code_and_messages(page, daphn
 
 
 def test_regenerate_replaces_the_last_reply(page, daphne_server, upstream):
-    upstream.add(Reply(text="First try."), Reply(text="Some Title"), Reply(text="Second try."))
+    upstream.responders.append(titles("Some Title"))
+    upstream.add(Reply(text="First try."), Reply(text="Second try."))
     chat(page, daphne_server, "Answer twice")
     expect(last_reply(page)).to_contain_text("First try.")
     page.get_by_role("button", name="Regenerate").click()
@@ -61,7 +62,8 @@ def test_regenerate_replaces_the_last_reply(page, daphne_server, upstream):
 
 
 def test_edit_the_last_message_and_resend(page, daphne_server, upstream):
-    upstream.add(Reply(text="About cats."), Reply(text="Cats"), Reply(text="About dogs."))
+    upstream.responders.append(titles("Cats"))
+    upstream.add(Reply(text="About cats."), Reply(text="About dogs."))
     chat(page, daphne_server, "Tell me about cats")
     question = page.locator(".message--user").last
     open_menu(question, "Edit")
@@ -200,7 +202,8 @@ def test_settings_are_saved_and_new_conversations_use_the_defaults(page, daphne_
 
 
 def test_keyboard_alone_reaches_regenerate_with_a_visible_focus_ring(page, daphne_server, upstream):
-    upstream.add(Reply(text="Keyboard one."), Reply(text="Keys"), Reply(text="Keyboard two."))
+    upstream.responders.append(titles("Keys"))
+    upstream.add(Reply(text="Keyboard one."), Reply(text="Keyboard two."))
     chat(page, daphne_server, "Keyboard test")
     page.locator("body").focus()
     for _ in range(80):

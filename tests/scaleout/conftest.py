@@ -23,7 +23,7 @@ import httpx2
 import pytest
 
 from tests.browser.conftest import free_port, wait_for_port
-from tests.fake_upstream import FakeUpstream, Reply
+from tests.fake_upstream import FakeUpstream, titles
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -185,20 +185,11 @@ def limited_cluster(cluster, tmp_path) -> Iterator[Cluster]:
     limited.stop()
 
 
-def _title_request(body: dict) -> Reply | None:
-    """Titles are asked for after a first reply, at any moment: answer them apart, so
-    they never take a reply a test scripted for a chat turn."""
-    from agents.prompts import TITLE_INSTRUCTION
-
-    first = (body.get("messages") or [{}])[0]
-    return Reply(text="A title") if first.get("content") == TITLE_INSTRUCTION else None
-
-
 @pytest.fixture
 def upstream(cluster_upstream) -> FakeUpstream:
     cluster_upstream.script.clear()
     cluster_upstream.requests.clear()
-    cluster_upstream.responders[:] = [_title_request]
+    cluster_upstream.responders[:] = [titles("A title")]
     return cluster_upstream
 
 
