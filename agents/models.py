@@ -122,7 +122,19 @@ class UsageRecordQuerySet(models.QuerySet):
     def totals(self) -> dict[str, Any]:
         """What these rows add up to, as a usage line shows it: tokens, cost (None when
         any row is unpriced), whether any is estimated, how many calls and messages."""
-        return usage_line(self.aggregate(**line_aggregates("")), "")
+        totals = self.aggregate(
+            prompt_tokens=Coalesce(models.Sum("prompt_tokens"), 0),
+            completion_tokens=Coalesce(models.Sum("completion_tokens"), 0),
+            priced=Coalesce(models.Sum("cost"), Decimal(0), output_field=models.DecimalField()),
+            unpriced=models.Count("id", filter=models.Q(cost__isnull=True)),
+            guessed=models.Count("id", filter=models.Q(estimated=True)),
+            calls=models.Count("id"),
+            rounds=models.Count("message", distinct=True),
+        )
+        priced = totals.pop("priced")
+        totals["cost"] = None if totals.pop("unpriced") else priced
+        totals["estimated"] = bool(totals.pop("guessed"))
+        return totals
 
     def record(self, **fields: Any) -> UsageRecord:
         """Write one call's row. The conversation's id and title are kept in the row, so
@@ -140,29 +152,12 @@ class UsageRecordQuerySet(models.QuerySet):
             return self.create(**fields | {"conversation_id": None, "message_id": None})
 
 
-def line_aggregates(prefix: str, where: models.Q | None = None) -> dict[str, Any]:
-    """The aggregates of a usage line (see `totals`) over the rows matching `where`
-    (all when None), named with `prefix`: several lines can come from one query."""
-    where = where or models.Q()
-    return {
-        f"{prefix}prompt_tokens": Coalesce(models.Sum("prompt_tokens", filter=where), 0),
-        f"{prefix}completion_tokens": Coalesce(models.Sum("completion_tokens", filter=where), 0),
-        f"{prefix}priced": Coalesce(
-            models.Sum("cost", filter=where), Decimal(0), output_field=models.DecimalField()
-        ),
-        f"{prefix}unpriced": models.Count("id", filter=where & models.Q(cost__isnull=True)),
-        f"{prefix}guessed": models.Count("id", filter=where & models.Q(estimated=True)),
-        f"{prefix}calls": models.Count("id", filter=where),
-        f"{prefix}rounds": models.Count("message", filter=where, distinct=True),
-    }
-
-
 # The fields of a row that `line_of` adds up.
 LINE_FIELDS = ("message_id", "prompt_tokens", "completion_tokens", "cost", "estimated")
 
 
 def line_of(rows: list[tuple]) -> dict[str, Any]:
-    """`totals` of a few rows read with `values_list(*LINE_FIELDS)`, added up here."""
+    """`totals` of a few rows, each a tuple of its `LINE_FIELDS`, added up here."""
     costs = [row[3] for row in rows]
     return {
         "prompt_tokens": sum(row[1] for row in rows),
@@ -172,15 +167,6 @@ def line_of(rows: list[tuple]) -> dict[str, Any]:
         "cost": None if None in costs else sum(costs, Decimal(0)),
         "estimated": any(row[4] for row in rows),
     }
-
-
-def usage_line(found: dict[str, Any], prefix: str) -> dict[str, Any]:
-    """The line named `prefix` out of an aggregate of `line_aggregates`."""
-    line = {part[len(prefix) :]: found[part] for part in line_aggregates(prefix)}
-    priced = line.pop("priced")
-    line["cost"] = None if line.pop("unpriced") else priced
-    line["estimated"] = bool(line.pop("guessed"))
-    return line
 
 
 def remember_deleted_conversation(conversation_id: int, title: str) -> None:

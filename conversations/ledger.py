@@ -9,14 +9,7 @@ from typing import Any
 from django.db.models import BooleanField, ExpressionWrapper, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from agents.models import (
-    CONVERSATION_TOTAL,
-    LINE_FIELDS,
-    UsageRecord,
-    line_aggregates,
-    line_of,
-    usage_line,
-)
+from agents.models import CONVERSATION_TOTAL, LINE_FIELDS, UsageRecord, line_of
 from chatsite.compiled import Compiled
 from chatsite.money import plain
 from conversations.models import Message
@@ -43,8 +36,7 @@ def turn_usage(conversation_id: int, turn_id: int) -> dict[str, Any]:
     """The whole turn's line: every round's chat calls, rounds resumed after a
     confirmation included; the cost as text (None when unpriced)."""
     rows = UsageRecord.objects.filter(conversation_id=conversation_id)
-    found = rows.aggregate(**line_aggregates("", _turn_rows(conversation_id, turn_id)))
-    return _turn_line(usage_line(found, ""))
+    return _turn_line(rows.filter(_turn_rows(conversation_id, turn_id)).totals())
 
 
 def _turn_rows(conversation_id: int, turn_id: int) -> Q:
