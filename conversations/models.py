@@ -339,9 +339,13 @@ class SummaryQuerySet(models.QuerySet):
     def complete(self) -> SummaryQuerySet:
         return self.filter(status=Summary.Status.COMPLETE)
 
+    def newest_complete(self) -> SummaryQuerySet:
+        """Complete summaries, the one the next prompt carries first."""
+        return self.complete().order_by("-up_to_message_id", "-id")
+
     def current(self) -> Summary | None:
         """The summary the next prompt carries: the newest complete one."""
-        return self.complete().order_by("-up_to_message_id", "-id").first()
+        return self.newest_complete().first()
 
 
 class Summary(models.Model):

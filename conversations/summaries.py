@@ -46,8 +46,8 @@ def _history(conversation_id: int, after: int, before_id: int):
 # Every turn reads these two: their SQL is built once (chatsite/compiled.py).
 _CURRENT_SUMMARY = Compiled(
     lambda conversation_id: Summary.objects.filter(
-        conversation_id=conversation_id, status=Summary.Status.COMPLETE
-    ).order_by("-up_to_message_id", "-id")[:1],
+        conversation_id=conversation_id
+    ).newest_complete()[:1],
     ["int"],
 )
 _HISTORY = Compiled(_history, ["int", "int", "int"])
