@@ -75,10 +75,12 @@ class _Client(openai.AsyncOpenAI):
 
 
 # One client per event loop: a connection pool (aiohttp's above all) belongs to the loop
-# it was opened on. The server runs one loop; commands and tests open others.
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
-    weakref.WeakKeyDictionary()
-)
+# it was opened on. The server runs one loop; commands and tests open others. Beside
+# each client, the async generator that closes it with its loop and the task that
+# started it (see `_closing`; the loop itself keeps only weak references to them).
+_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, AsyncIterator[None], asyncio.Task]
+] = weakref.WeakKeyDictionary()
 
 # The SDK's own limits for its default client, kept with the aiohttp transport (whose
 # default of 100 connections would queue the 101st stream).
@@ -88,37 +90,24 @@ CONNECTION_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connection
 def get_client() -> openai.AsyncOpenAI:
     """The client of the running event loop, built on first use from settings."""
     loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        client = _clients[loop] = _build_client()
-        _close_with_loop(loop, client)
-    return client
+    if loop not in _clients:
+        client = _build_client()
+        closer = _closing(client)
+        # Started as a task: the loop learns of the generator on its first step, and
+        # only a started generator runs its `finally` when closed.
+        _clients[loop] = client, closer, loop.create_task(anext(closer))
+    return _clients[loop][0]
 
 
-# The async generators that close each loop's client (see `_close_with_loop`); the loop
-# itself keeps only weak references to them.
-_closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncIterator[None]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _close_with_loop(loop: asyncio.AbstractEventLoop, client: openai.AsyncOpenAI) -> None:
-    """Close `client` when `loop` shuts down, as a command's or a test's loop does right
-    after a call: an aiohttp session left open logs an error when it is collected.
+async def _closing(client: openai.AsyncOpenAI) -> AsyncIterator[None]:
+    """Close `client` when its loop shuts down, as a command's or a test's loop does
+    right after a call: an aiohttp session left open logs an error when it is collected.
     asyncio.run (and asgiref's and pytest's runners with it) closes a loop's unfinished
     async generators before closing the loop; this one closes the client then."""
-
-    async def closer() -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await client.close()
-
-    generator = closer()
-    _closers[loop] = generator
-    # Started as a task: the loop learns of the generator on its first step, and only a
-    # started generator runs its `finally` when closed.
-    loop.create_task(anext(generator))
+    try:
+        yield
+    finally:
+        await client.close()
 
 
 def _build_client() -> openai.AsyncOpenAI:
