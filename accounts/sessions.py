@@ -41,8 +41,9 @@ def still_signed_in(session_key: str | None, user_id: int) -> bool:
 
 
 def _counts(session, user_id: int, get_user) -> bool:
-    """Whether `session` (loaded) is `user_id`'s through a configured backend, and the
-    user that `get_user(backend)` finds is active with the password it signed in with."""
+    """Whether `session` (a session store, or its decoded data) is `user_id`'s through a
+    configured backend, and the user that `get_user(backend)` finds is active with the
+    password it signed in with."""
     if str(session.get(SESSION_KEY)) != str(user_id):
         return False
     backend_path = session.get(BACKEND_SESSION_KEY)
@@ -56,7 +57,6 @@ def _counts(session, user_id: int, get_user) -> bool:
 
 
 DATABASE_SESSIONS = "django.contrib.sessions.backends.db"
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 def _signed_in_by_one_query(session_key: str, user_id: int) -> bool:
@@ -65,8 +65,7 @@ def _signed_in_by_one_query(session_key: str, user_id: int) -> bool:
     row = _SESSION_AND_USER.first(session_key, user_id)
     if row is None or row.expire_date <= timezone.now():
         return False
-    session = SessionStore()
-    session._session_cache = session.decode(row.session_data)
+    session = SessionStore().decode(row.session_data)
 
     def get_user(backend):
         if type(backend) is not ModelBackend or row.password is None:
