@@ -109,21 +109,10 @@ MESSAGES = [{"role": "user", "content": "Benchmark"}]
 
 
 async def _raw_reader(url: str, streams: int) -> None:
-    import asyncio
+    """The streaming benchmark's own baseline: `streams` raw SDK streams at once."""
+    from benchmarks.streaming import run_raw
 
-    from agents.baseline import raw_client
-
-    client = raw_client(url)
-
-    async def one() -> None:
-        stream = await client.chat.completions.create(
-            model="bench", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
-        )
-        async for _chunk in stream:
-            pass
-
-    await asyncio.gather(*(one() for _ in range(streams)))
-    await client.close()
+    await run_raw(url, streams)
 
 
 async def _app_reader(url: str, streams: int) -> None:
