@@ -59,20 +59,42 @@ def _counts(session, user_id: int, get_user) -> bool:
 DATABASE_SESSIONS = "django.contrib.sessions.backends.db"
 
 
+# What each session was last found to be made of when it counted: its stored data, and
+# the user's password hash and active flag. The verdict is a function of those alone,
+# so while the row and the user read the same, it stands without decoding the session
+# (a signature check and JSON) and hashing the password again. Bounded: emptied whole
+# when full.
+_verified: dict[tuple[str, int], tuple[str, str | None, bool | None]] = {}
+VERIFIED_MAX = 10_000
+
+
 def _signed_in_by_one_query(session_key: str, user_id: int) -> bool:
     """`still_signed_in` for database sessions: the session row and the user's password
     and active flag in one query, built once (a socket checks before every message)."""
     row = _SESSION_AND_USER.first(session_key, user_id)
     if row is None or row.expire_date <= timezone.now():
         return False
+    seen = (row.session_data, row.password, row.is_active)
+    if _verified.get((session_key, user_id)) == seen:
+        return True
+    _verified.pop((session_key, user_id), None)
     session = SessionStore().decode(row.session_data)
+    by_row = True  # whether the verdict rests on the row alone
 
     def get_user(backend):
+        nonlocal by_row
         if type(backend) is not ModelBackend or row.password is None:
+            by_row = False
             return backend.get_user(user_id)  # another backend decides for itself
         return get_user_model()(pk=user_id, password=row.password, is_active=row.is_active)
 
-    return _counts(session, user_id, get_user)
+    if not _counts(session, user_id, get_user):
+        return False
+    if by_row:
+        if len(_verified) >= VERIFIED_MAX:
+            _verified.clear()
+        _verified[session_key, user_id] = seen
+    return True
 
 
 def _session_and_user(session_key: str, user_id: int):

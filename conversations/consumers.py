@@ -30,6 +30,8 @@ TOO_FAR_BEHIND = 4408
 # Sent after the handshake when the channel layer is down; the page reconnects after a
 # pause (chat.js). A server may only send 1000 or 3000-4999 itself.
 LIVE_UPDATES_UNAVAILABLE = 4503
+# What a socket may send besides a message (and "ack", which only counts what it read).
+OTHER_ACTIONS = {"stop", "regenerate", "continue", "edit", *turns.DECISIONS}
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
@@ -108,10 +110,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await live.leave(self.conversation.group_name, self.channel_name)
             await live.leave(user_group(self.scope["user"].pk), self.channel_name)
 
+    def _session_counts(self) -> bool:
+        """Whether the socket's session still counts (on a database thread)."""
+        return still_signed_in(self.scope["session"].session_key, self.scope["user"].pk)
+
     async def _signed_in(self) -> bool:
         """Whether the socket's session still counts; if not, the socket closes."""
-        session_key = self.scope["session"].session_key
-        if await db.run(still_signed_in, session_key, self.scope["user"].pk):
+        if await db.run(self._session_counts):
             return True
         await self.close(code=UNAUTHENTICATED)
         return False
@@ -123,14 +128,18 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict):
             return
-        if content.get("action") == "ack":
+        action = content.get("action")
+        if not isinstance(action, str):
+            action = None  # a message
+        if action == "ack":
             self._acknowledged(content.get("read"))
             return
-        if not await self._signed_in():
+        # A message checks the session in its turn's own trip to the database; any
+        # other action checks it first.
+        if action in OTHER_ACTIONS and not await self._signed_in():
             return
         user, conversation_id = self.scope["user"], self.conversation.pk
         try:
-            action = content.get("action")
             if action == "stop":
                 await turns.stop(user, conversation_id)
             elif action == "regenerate":
@@ -144,7 +153,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             elif action in turns.DECISIONS:
                 await turns.decide_as(user, conversation_id, content.get("confirmation"), action)
             else:
-                await turns.send(user, conversation_id, content.get("message"))
+                await turns.send(
+                    user, conversation_id, content.get("message"), signed_in=self._session_counts
+                )
+        except turns.SignedOut:
+            await self.close(code=UNAUTHENTICATED)
         except ValidationError as exc:
             await self._send_html("conversations/_composer_error.html", error=exc.messages[0])
         except Http404:

@@ -7,10 +7,13 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.contrib.sessions.models import Session
 from django.test import Client
 
 from conversations.models import Message
 from tests.conftest import open_socket
+from tests.fake_upstream import Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
 UNAUTHENTICATED = 4401
@@ -64,3 +67,36 @@ async def test_each_message_rechecks_the_session_first_case_8(user, conversation
     assert await closed_with(socket) == UNAUTHENTICATED
     assert not await Message.objects.filter(content="still here?").aexists()
     assert fake_upstream.requests == []
+
+
+async def test_a_session_that_counted_is_read_again_for_each_message_case_8(
+    user, conversation, fake_upstream
+):
+    """A message that counted leaves its session remembered; a password changed later
+    without any signal (a bulk update) still closes the socket at the next message."""
+    socket, _ = await signed_in_socket(user, conversation)
+    fake_upstream.add(Reply(text="Hello"))
+    await socket.send_json_to({"message": "first"})
+    assert await finished(socket)
+    new_hash = make_password("changed-behind-the-app-77")
+    await get_user_model().objects.filter(pk=user.pk).aupdate(password=new_hash)
+    await socket.send_json_to({"message": "second"})
+    assert await closed_with(socket) == UNAUTHENTICATED
+    assert not await Message.objects.filter(content="second").aexists()
+    assert len(fake_upstream.requests) == 1
+
+
+async def test_other_actions_recheck_the_session_first_case_8(user, conversation):
+    socket, _ = await signed_in_socket(user, conversation)
+    await Session.objects.all().adelete()  # signed out behind the app's back
+    await socket.send_json_to({"action": "stop"})
+    assert await closed_with(socket) == UNAUTHENTICATED
+
+
+async def finished(socket: WebsocketCommunicator) -> bool:
+    while True:
+        output = await socket.receive_output(timeout=5)
+        if output["type"] == "websocket.close":
+            return False
+        if "message--assistant message--complete" in output.get("text", ""):
+            return True
