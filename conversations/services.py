@@ -8,14 +8,20 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery
 from django.http import Http404
 from django.utils import timezone
 
 from chatsite.compiled import Compiled
 from chatsite.text_limits import check_length
 from conversations import limits, summaries
-from conversations.models import TITLE_MAX_CHARS, Conversation, Message, ToolConfirmation
+from conversations.models import (
+    TITLE_MAX_CHARS,
+    Conversation,
+    Message,
+    Summary,
+    ToolConfirmation,
+)
 
 TITLE_LENGTH = 60
 CARD_WITHDRAWN = "The conversation changed before anyone decided; it was not carried out."
@@ -146,12 +152,16 @@ def _locked(owner_id: int, conversation_id: int):
     pending = ToolConfirmation.objects.pending().filter(
         conversation=OuterRef("pk"), message__isnull=False
     )
+    summary = Summary.objects.filter(conversation=OuterRef("pk")).newest_complete()
     return (
         Conversation.objects.filter(owner_id=owner_id, pk=conversation_id)
         .select_for_update()
         .annotate(
             replying=Exists(Message.objects.streaming().filter(conversation=OuterRef("pk"))),
             waiting=Exists(pending),
+            # The summary a new turn's prompt carries, read in the same statement.
+            summary_up_to=Subquery(summary.values("up_to_message_id")[:1]),
+            summary_text=Subquery(summary.values("text")[:1]),
         )
     )
 
@@ -191,7 +201,13 @@ def record_locked_turn(conversation: Conversation, text: str) -> tuple[Turn, lis
         fields.append("title")  # only then do the open sidebars hear of it
     conversation.save(update_fields=fields)
     turn = Turn(conversation, user_message, reply)
-    return turn, prompt_messages(conversation, before_id=reply.pk)
+    # Nothing changed the summaries since the lock read the current one.
+    summary = None
+    if conversation.summary_up_to is not None:
+        summary = Summary(
+            up_to_message_id=conversation.summary_up_to, text=conversation.summary_text
+        )
+    return turn, prompt_messages(conversation, before_id=reply.pk, summary=summary)
 
 
 def automatic_title(text: str) -> str:
@@ -200,9 +216,15 @@ def automatic_title(text: str) -> str:
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
 
 
-def prompt_messages(conversation: Conversation, *, before_id: int) -> list[dict]:
+def prompt_messages(
+    conversation: Conversation,
+    *,
+    before_id: int,
+    summary: Summary | object | None = summaries.UNREAD,
+) -> list[dict]:
     """What the model is sent: the system prompt first, then the running summary of older
-    messages (if any), then the recent messages verbatim, ending with the new one."""
+    messages (if any), then the recent messages verbatim, ending with the new one.
+    `summary`: the current summary (or None), when the caller has just read it."""
     messages = [{"role": "system", "content": conversation.system_prompt}]
-    messages += summaries.history_messages(conversation, before_id=before_id)
+    messages += summaries.history_messages(conversation, before_id=before_id, summary=summary)
     return messages

@@ -53,9 +53,16 @@ _CURRENT_SUMMARY = Compiled(
 _HISTORY = Compiled(_history, ["int", "int", "int"])
 
 
-def history_messages(conversation: Conversation, *, before_id: int) -> list[dict]:
-    """The running summary (as a second system message) and the recent messages."""
-    summary = _CURRENT_SUMMARY.first(conversation.pk)
+UNREAD = object()  # the current summary is to be read
+
+
+def history_messages(
+    conversation: Conversation, *, before_id: int, summary: Summary | object | None = UNREAD
+) -> list[dict]:
+    """The running summary (as a second system message) and the recent messages.
+    `summary`: the current summary (or None), when the caller has just read it."""
+    if summary is UNREAD:
+        summary = _CURRENT_SUMMARY.first(conversation.pk)
     messages = [memory.summary_message(summary.text)] if summary else []
     after = summary.up_to_message_id if summary else 0
     # Tool calls and their answers go back with the text (see conversations.tool_turns),

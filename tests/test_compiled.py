@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from django.db.models import Exists, OuterRef
 
+from agents import memory
 from chatsite.compiled import Compiled
-from conversations.models import Conversation, Message
-from conversations.services import create_conversation
+from conversations.models import Conversation, Message, Summary
+from conversations.services import create_conversation, prompt_messages, record_turn
 
 pytestmark = pytest.mark.django_db
 
@@ -87,3 +88,27 @@ def test_a_lock_outside_a_transaction_is_refused(user):
     conversation = create_conversation(user)
     with pytest.raises(TransactionManagementError):
         lock_conversation(user, conversation.pk)
+
+
+def test_a_new_turn_carries_the_summary_its_lock_read(user):
+    """The turn's lock reads the current summary in the same statement: the newest
+    complete one, never a failed one, and the history starts after it."""
+    conversation = create_conversation(user)
+    older = [conversation.messages.create(role="user", content=f"old {i}") for i in range(4)]
+    conversation.summaries.create(up_to_message_id=older[1].pk, text="First summary.")
+    conversation.summaries.create(up_to_message_id=older[2].pk, text="Newest summary.")
+    conversation.summaries.create(
+        up_to_message_id=older[3].pk, text="Failed.", status=Summary.Status.FAILED
+    )
+    _, history = record_turn(user, conversation.pk, "new question")
+    assert history[1] == memory.summary_message("Newest summary.")
+    assert [m["content"] for m in history[2:]] == ["old 3", "new question"]
+    assert history == prompt_messages(conversation, before_id=history_end(conversation))
+
+    bare = create_conversation(user)
+    _, history = record_turn(user, bare.pk, "hello")
+    assert [m["role"] for m in history] == ["system", "user"]
+
+
+def history_end(conversation) -> int:
+    return conversation.messages.order_by("-pk").first().pk
