@@ -74,6 +74,8 @@ class ToolContext:
 
     user: Any
     conversation_id: int | None = None
+    # What providers read ahead for this caller (`prepare`), each used once.
+    prepared: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,17 +268,39 @@ class Toolset:
 
 # A provider is given the caller and the toolset so far and returns it changed (tools
 # added or left out, notices); a resolver finds one tool by name for a caller outside a
-# turn (an approved call runs after its turn paused), or None.
+# turn (an approved call runs after its turn paused), or None. A preparer reads on a
+# database thread what its provider needs for a caller, so that a caller already on
+# one (a turn's transaction) can read it there and spare the provider a trip.
 Provider = Callable[[ToolContext, Toolset], Awaitable[Toolset]]
 Resolver = Callable[[ToolContext, str], Tool | None]
+Preparer = Callable[[ToolContext], Any]
 
 _providers: list[tuple[Provider, Resolver | None]] = []
+_preparers: list[Preparer] = []
 
 
-def add_provider(provider: Provider, resolver: Resolver | None = None) -> None:
+def add_provider(
+    provider: Provider, resolver: Resolver | None = None, *, preparer: Preparer | None = None
+) -> None:
     """Let an app shape every caller's toolset (registered once, from `AppConfig.ready`)."""
     if all(existing is not provider for existing, _ in _providers):
         _providers.append((provider, resolver))
+        if preparer is not None:
+            _preparers.append(preparer)
+
+
+def prepare(context: ToolContext) -> ToolContext:
+    """`context`, with what every provider will read for it read now (synchronous: call
+    it where the database is, e.g. in the transaction that starts a turn)."""
+    for preparer in _preparers:
+        context.prepared[preparer] = preparer(context)
+    return context
+
+
+def take_prepared(context: ToolContext, preparer: Preparer) -> Any | None:
+    """What `prepare` read with `preparer` for this context, once; None when nothing was
+    (or it was used already)."""
+    return context.prepared.pop(preparer, None)
 
 
 async def toolset(context: ToolContext) -> Toolset:

@@ -39,6 +39,7 @@ from agents.events import (
     Waiting,
 )
 from agents.tokens import estimate_prompt_tokens, estimate_tokens
+from agents.tools import ToolContext
 from chatsite import db
 from chatsite.money import plain
 from conversations import background, confirmations, ledger, live, tool_turns
@@ -157,9 +158,12 @@ def start(
     *,
     turn_id: int,
     options: ReplyOptions,
+    tool_context: ToolContext | None = None,
 ) -> asyncio.Task:
-    """Start generating `reply` (status streaming) for the turn `turn_id`."""
-    return spawn(ReplyRun(conversation, reply, history, turn_id, options).run())
+    """Start generating `reply` (status streaming) for the turn `turn_id`; the tools
+    get `tool_context` (the conversation's, when not given)."""
+    run = ReplyRun(conversation, reply, history, turn_id, options, tool_context)
+    return spawn(run.run())
 
 
 class ReplyRun:
@@ -172,8 +176,10 @@ class ReplyRun:
         history: list[dict],
         turn_id: int,
         options: ReplyOptions,
+        tool_context: ToolContext | None = None,
     ) -> None:
         self.conversation = conversation
+        self.tool_context = tool_context or tool_turns.tool_context(conversation)
         self.reply = reply
         self.history = history
         self.turn_id = turn_id
@@ -250,7 +256,7 @@ class ReplyRun:
             self.history,
             model=self.conversation.model,
             context=self._context(),
-            tool_context=tool_turns.tool_context(self.conversation),
+            tool_context=self.tool_context,
             next_round=self._next_round,
         )
         async for event in events:

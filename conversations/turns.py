@@ -24,6 +24,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from agents import tools
+from agents.tools import ToolContext
 from chatsite import db
 from conversations import confirmations, editing, live, replies, services, tool_turns
 from conversations.models import Conversation, Message, ToolConfirmation
@@ -74,12 +76,13 @@ async def send(
     text = services.validate_message_text(text)
     pending, started = await db.run(_pending_or_new_turn, user, conversation_id, text, signed_in)
     if started is not None:
-        turn, history = started
+        turn, history, tool_context = started
         await _launch(
             turn.conversation,
             turn.reply,
             history,
             turn_id=turn.user_message.pk,
+            tool_context=tool_context,
             announce={
                 "type": "turn.started",
                 "title": turn.conversation.title,
@@ -96,14 +99,16 @@ def _pending_or_new_turn(
     user, conversation_id: int, text: str, signed_in: Callable[[], bool] | None = None
 ):
     """In one trip to the database: the actions still waiting for a decision, or, when
-    none waits, the new turn recorded (with the history to send)."""
+    none waits, the new turn recorded (with the history to send, and the tools' context
+    with what the tool providers read for it)."""
     if signed_in is not None and not signed_in():
         raise SignedOut
     conversation = services.lock_conversation(user, conversation_id)
     pending = confirmations.expire_overdue(conversation)
     if pending:
         return pending, None
-    return [], services.record_locked_turn(conversation, text)
+    turn, history = services.record_locked_turn(conversation, text)
+    return [], (turn, history, tools.prepare(tool_turns.tool_context(conversation)))
 
 
 async def _typed_decision(
@@ -306,11 +311,14 @@ async def _launch(
     turn_id: int,
     announce: dict,
     bypass_cache: bool = False,
+    tool_context: ToolContext | None = None,
 ) -> None:
     """Show a recorded reply in every open tab, then start generating it."""
     await live.broadcast(conversation.group_name, {**announce, "turn": turn_id})
     options = replies.ReplyOptions.from_settings(bypass_cache=bypass_cache)
-    replies.start(conversation, reply, history, turn_id=turn_id, options=options)
+    replies.start(
+        conversation, reply, history, turn_id=turn_id, options=options, tool_context=tool_context
+    )
 
 
 async def stop(user, conversation_id: int) -> None:

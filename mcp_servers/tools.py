@@ -122,7 +122,9 @@ def _plan(context: ToolContext) -> _Plan:
 
 async def provide(context: ToolContext, offered: Toolset) -> Toolset:
     """The caller's toolset with their servers' tools added and switched-off tools removed."""
-    plan = await db.run(_plan, context)
+    plan = tools.take_prepared(context, _plan)
+    if plan is None:
+        plan = await db.run(_plan, context)
     answering = await asyncio.gather(*(_answers(spec) for spec, _ in plan.servers))
     found = dict(offered.tools)
     notices = list(offered.notices)
@@ -229,4 +231,4 @@ def resolve(context: ToolContext, name: str) -> Tool | None:
     return None
 
 
-tools.add_provider(provide, resolve)
+tools.add_provider(provide, resolve, preparer=_plan)

@@ -443,6 +443,34 @@ async def test_a_tool_switched_off_is_not_offered_in_that_conversation_only(
     assert {"calculate", "notes__search_notes"} <= await toolset_for(user, other)
 
 
+async def test_what_a_turn_read_ahead_serves_its_toolset_once(user, conversation):
+    """A turn reads the conversation's tool choices in its own transaction
+    (`tools.prepare`); its toolset uses that reading, and the next one reads again."""
+    context = await sync_to_async(tools.prepare)(
+        ToolContext(user=user, conversation_id=conversation.pk)
+    )
+    await ConversationTool.objects.acreate(
+        conversation=conversation, tool_name="calculate", switched_off=True
+    )
+    assert "calculate" in (await tools.toolset(context)).tools  # as it was when read
+    assert "calculate" not in (await tools.toolset(context)).tools  # read again
+
+
+async def test_a_turn_offers_the_model_what_its_conversation_switched_on(
+    fake_upstream, user, conversation
+):
+    await ConversationTool.objects.acreate(
+        conversation=conversation, tool_name="calculate", switched_off=True
+    )
+    fake_upstream.add(Reply(text="Done."))
+    socket, _ = await open_socket(user, conversation.pk)
+    await socket.send_json_to({"message": "What can you do?"})
+    await receive_until(socket, "message--assistant message--complete")
+    await socket.disconnect()
+    offered = {t["function"]["name"] for t in fake_upstream.requests[0]["tools"]}
+    assert offered and "calculate" not in offered
+
+
 def test_someone_elses_tools_menu_is_not_found(logged_in, other_user, conversation):
     theirs = create_conversation(other_user, model=conversation.model)
     assert logged_in.get(f"/conversations/{theirs.pk}/tools/").status_code == 404
