@@ -238,6 +238,8 @@ def _before_call(call: Call, key: str | None, tokens: int) -> tuple[dict | None,
     cached = cache.get(key)
     if cached is not None:
         return cached, 0.0
+    # What the first request may send, read now rather than in a trip of its own.
+    call.known[call.model_requested] = profiles.capabilities(call.model_requested)
     return None, limits.admit(tokens, call.hold)
 
 
@@ -384,7 +386,10 @@ class _CapabilityRefused(Exception):
 async def _adapted(request: _Request, call: Call) -> AsyncIterator[Event]:
     """One model's answer, sent as its profile allows. A capability the server refuses
     is learned and the request sent once more without it; other 400s are not retried."""
-    request = request.adapted_to(await db.run(profiles.capabilities, request.model))
+    known = call.known.pop(request.model, None)
+    if known is None:
+        known = await db.run(profiles.capabilities, request.model)
+    request = request.adapted_to(known)
     if request.tools and profiles.TOOLS in request.dropped:
         yield Notice(profiles.NOTICES[profiles.TOOLS])
     while True:

@@ -57,6 +57,9 @@ class Call:
     schema: dict[str, Any] | None = None
     # Usage the server reported for an answer that then failed (not yet priced).
     reported: Usage | None = None
+    # Model profiles read ahead in the trip that checked the call's limits, by model
+    # name: each used once, by the first request to that model.
+    known: dict[str, Any] = field(default_factory=dict)
 
     @property
     def reached_user(self) -> bool:
