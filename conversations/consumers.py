@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from accounts.middleware import display_zone
 from accounts.models import Profile
@@ -247,9 +248,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def turn_finished(self, event: dict) -> None:
+        message = Message.from_event(event["reply"])
+        if event.get("html") is not None:
+            # Rendered and sanitized by the reply (conversations.blocks), like a delta's.
+            message.body_html = mark_safe(event["html"])  # noqa: S308
         await self._send_html(
             "conversations/_turn_finished.html",
-            message=Message.from_event(event["reply"]),
+            message=message,
             conversation=self.conversation,
             conversation_cost=event.get("conversation_cost"),
             streaming=False,

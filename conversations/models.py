@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString
 
 from agents.structured import Category
 from chatsite.fields import ClippedCharField
@@ -101,6 +102,10 @@ class MessageQuerySet(models.QuerySet):
 
 
 class Message(models.Model):
+    # The body's HTML when it was rendered already (a reply's final frame carries it):
+    # not a column; a message read from the database renders its content.
+    body_html: SafeString | None = None
+
     class Role(models.TextChoices):
         USER = "user", "User"
         ASSISTANT = "assistant", "Assistant"

@@ -452,6 +452,9 @@ class ReplyRun:
         await self._send(
             "turn.finished",
             reply=reply.as_event(),
+            # The body as the tabs show it from now on, rendered once for all of them
+            # from the blocks already rendered while it streamed.
+            html=self.markdown.final_html(reply.content),
             state=state.value,
             usage=usage,
             conversation_cost={"total": plain(total["total"]), "unpriced": total["unpriced"]},

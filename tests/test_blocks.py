@@ -55,3 +55,31 @@ def test_a_resumed_reply_starts_where_its_shown_text_left_off():
     markdown = StreamedMarkdown.resumed("Done.\n\nHalf a par")
     assert (html, tail) == ("<p>Done.</p>\n", "Half a par")
     assert (markdown.tail, markdown.rendered) == ("Half a par", len("Done.\n\n"))
+
+
+CORPUS = [
+    REPLY,
+    "# Title\n\nSome text\nwith a lazy line.\n\n* a\n\n  more of a\n* b\n\nSetext\n===\n\nEnd.",
+    "1. one\n   - nested\n   - list\n2. two\n\n    indented code\n\nAfter.\n",
+    "> quote\ncontinued lazily\n\n```\nfence without end",
+    "A [link][ref] before its definition.\n\n[ref]: https://example.com\n",
+    "Windows lines\r\n\r\nsecond paragraph\r\n",
+    "Code: `a[1]: b`\n\n| x |\n|---|\n| 1 |\n\n<script>alert(1)</script>\n\nDone",
+    "",
+]
+
+
+def test_the_final_render_reuses_the_closed_blocks_and_equals_a_whole_render():
+    for text in CORPUS:
+        for size in (1, 5, 17, 1000):
+            _, markdown = stream(text, size)
+            assert markdown.final_html(text) == render_markdown(text), (text, size)
+    _, markdown = stream(REPLY, 7)
+    assert markdown.closed and markdown.final_html(REPLY).startswith("".join(markdown.closed))
+
+
+def test_the_final_render_of_a_resumed_reply_renders_it_whole():
+    markdown = StreamedMarkdown.resumed("Done.\n\nHalf a par")
+    markdown.feed("agraph.\n\nNext")
+    text = "Done.\n\nHalf a paragraph.\n\nNext"
+    assert markdown.final_html(text) == render_markdown(text)
