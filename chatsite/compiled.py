@@ -88,3 +88,79 @@ class Compiled(Generic[M]):
     def first(self, *values: Any, using: str = "default") -> M | None:
         rows = self.all(*values, using=using)
         return rows[0] if rows else None
+
+
+class Insert(Generic[M]):
+    """New rows of `model` written by one INSERT whose SQL is built once per database and
+    number of rows: every concrete field but the automatic key, each value prepared by
+    its field as the ORM prepares it (`pre_save`, then `get_db_prep_save`), the new keys
+    read back into the instances in order. Like `bulk_create`, it sends no signals.
+    Where the backend cannot read keys back from a bulk insert, it is `bulk_create`."""
+
+    def __init__(self, model: type[M]) -> None:
+        self.model = model
+        self.fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        self._sql: dict[tuple[str, int], str] = {}
+
+    def _statement(self, using: str, rows: int) -> str:
+        sql = self._sql.get((using, rows))
+        if sql is None:
+            quote = connections[using].ops.quote_name
+            columns = ", ".join(quote(f.column) for f in self.fields)
+            row = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
+            # Names from the model's own metadata, quoted by the backend; values are
+            # parameters.
+            table, key = quote(self.model._meta.db_table), quote(self.model._meta.pk.column)
+            values = ", ".join([row] * rows)
+            sql = f"INSERT INTO {table} ({columns}) VALUES {values} RETURNING {key}"  # noqa: S608
+            self._sql[using, rows] = sql
+        return sql
+
+    def save(self, objs: Sequence[M], *, using: str = "default") -> None:
+        connection = connections[using]
+        if not connection.features.can_return_rows_from_bulk_insert:
+            self.model._default_manager.db_manager(using).bulk_create(objs)
+            return
+        params = [
+            field.get_db_prep_save(field.pre_save(obj, True), connection)
+            for obj in objs
+            for field in self.fields
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(self._statement(using, len(objs)), params)
+            keys = cursor.fetchall()
+        for obj, (key,) in zip(objs, keys, strict=True):
+            setattr(obj, self.model._meta.pk.attname, key)
+            obj._state.adding, obj._state.db = False, using
+
+
+class Update(Generic[M]):
+    """New values for some fields of one row of `model`, found by its key: an UPDATE
+    whose SQL is built once per database, each value prepared by its field. Like
+    `QuerySet.update`, it sends no signals; it returns the rows changed (0 or 1)."""
+
+    def __init__(self, model: type[M], field_names: Sequence[str]) -> None:
+        self.model = model
+        self.fields = [model._meta.get_field(name) for name in field_names]
+        self._sql: dict[str, str] = {}
+
+    def _statement(self, using: str) -> str:
+        sql = self._sql.get(using)
+        if sql is None:
+            quote = connections[using].ops.quote_name
+            columns = ", ".join(f"{quote(f.column)} = %s" for f in self.fields)
+            # Names from the model's own metadata, quoted by the backend.
+            table, key = quote(self.model._meta.db_table), quote(self.model._meta.pk.column)
+            sql = f"UPDATE {table} SET {columns} WHERE {key} = %s"  # noqa: S608
+            self._sql[using] = sql
+        return sql
+
+    def run(self, key: Any, *values: Any, using: str = "default") -> int:
+        connection = connections[using]
+        params = [
+            field.get_db_prep_save(value, connection)
+            for field, value in zip(self.fields, values, strict=True)
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(self._statement(using), [*params, key])
+            return cursor.rowcount

@@ -12,7 +12,7 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.http import Http404
 from django.utils import timezone
 
-from chatsite.compiled import Compiled
+from chatsite.compiled import Compiled, Insert, Update
 from chatsite.text_limits import check_length
 from conversations import limits, summaries
 from conversations.models import (
@@ -170,6 +170,11 @@ def _locked(owner_id: int, conversation_id: int):
 _LOCKED = Compiled(_locked, ["int", "int"])
 
 
+# Every turn writes these two statements: their SQL is built once (chatsite/compiled.py).
+_NEW_TURN_ROWS = Insert(Message)
+_TOUCHED = Update(Conversation, ["updated_at"])
+
+
 @transaction.atomic
 def record_turn(user, conversation_id: int, text: str) -> tuple[Turn, list[dict]]:
     """Save the user's message and an empty streaming reply, in one transaction; also
@@ -182,24 +187,21 @@ def record_locked_turn(conversation: Conversation, text: str) -> tuple[Turn, lis
     if conversation.replying:
         raise ValidationError("Wait for the current reply to finish, or stop it.")
     limits.check_message_rate(conversation.owner_id)
-    # One INSERT for both rows, in this order.
-    user_message, reply = Message.objects.bulk_create(
-        [
-            Message(conversation=conversation, role=Message.Role.USER, content=text),
-            Message(
-                conversation=conversation,
-                role=Message.Role.ASSISTANT,
-                status=Message.Status.STREAMING,
-                model=conversation.model,
-            ),
-        ]
+    user_message = Message(conversation=conversation, role=Message.Role.USER, content=text)
+    reply = Message(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model=conversation.model,
     )
+    _NEW_TURN_ROWS.save([user_message, reply])  # one INSERT for both rows, in this order
     conversation.updated_at = timezone.now()
-    fields = ["updated_at"]
     if conversation.title == Conversation.DEFAULT_TITLE:
         conversation.title = automatic_title(text)
-        fields.append("title")  # only then do the open sidebars hear of it
-    conversation.save(update_fields=fields)
+        # Saved, not only updated: the open sidebars hear of a new title from its signal.
+        conversation.save(update_fields=["updated_at", "title"])
+    else:
+        _TOUCHED.run(conversation.pk, conversation.updated_at)
     turn = Turn(conversation, user_message, reply)
     # Nothing changed the summaries since the lock read the current one.
     summary = None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+
 import pytest
 from django.db.models import Exists, OuterRef
 
 from agents import memory
-from chatsite.compiled import Compiled
+from chatsite.compiled import Compiled, Insert, Update
 from conversations.models import Conversation, Message, Summary
 from conversations.services import create_conversation, prompt_messages, record_turn
 
@@ -112,3 +115,48 @@ def test_a_new_turn_carries_the_summary_its_lock_read(user):
 
 def history_end(conversation) -> int:
     return conversation.messages.order_by("-pk").first().pk
+
+
+def test_an_insert_built_once_writes_what_bulk_create_writes(user):
+    conversation = create_conversation(user)
+    insert = Insert(Message)
+
+    def pair(text: str) -> list[Message]:
+        return [
+            Message(conversation=conversation, role="user", content=text),
+            Message(
+                conversation=conversation,
+                role="assistant",
+                status="streaming",
+                tool_calls=[{"id": "c1", "name": "calculate", "arguments": "{}"}],
+                cost=Decimal("0.000123456789"),
+            ),
+        ]
+
+    for text in ("first", "second"):  # the second call runs the SQL built by the first
+        mine, theirs = pair(text), pair(text)
+        insert.save(mine)
+        Message.objects.bulk_create(theirs)
+        assert all(m.pk and not m._state.adding for m in mine)
+        assert mine[0].pk < mine[1].pk
+        for written, expected in zip(mine, theirs, strict=True):
+            assert row_of(written.pk) == row_of(expected.pk)
+
+
+def test_an_update_built_once_changes_only_its_row_and_fields(user):
+    one, two = create_conversation(user, title="One"), create_conversation(user, title="Two")
+    touched = Update(Conversation, ["updated_at"])
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert touched.run(one.pk, moment) == 1
+    assert touched.run(-1, moment) == 0
+    one.refresh_from_db()
+    two.refresh_from_db()
+    assert one.updated_at == moment and one.title == "One"
+    assert two.updated_at != moment
+
+
+def row_of(pk: int) -> dict:
+    fields = [f.attname for f in Message._meta.concrete_fields if not f.primary_key]
+    row = Message.objects.values(*fields).get(pk=pk)
+    row.pop("created_at"), row.pop("updated_at")
+    return row
