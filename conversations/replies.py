@@ -41,6 +41,7 @@ from agents.events import (
 from agents.tokens import estimate_prompt_tokens, estimate_tokens
 from agents.tools import ToolContext
 from chatsite import db
+from chatsite.compiled import Update
 from chatsite.money import plain
 from conversations import background, confirmations, ledger, live, tool_turns
 from conversations.blocks import StreamedMarkdown
@@ -483,20 +484,25 @@ def _save_final(
     the database thread for all."""
     total, usage = ledger.message_end(reply, conversation_id, turn_id)
     # An update, not a save: the conversation may have been deleted meanwhile.
-    Message.objects.filter(pk=reply.pk).update(
-        content=reply.content,
-        status=reply.status,
-        error=reply.error,
-        model=reply.model,
-        prompt_tokens=reply.prompt_tokens,
-        completion_tokens=reply.completion_tokens,
-        cost=reply.cost,
-        usage_estimated=reply.usage_estimated,
-        tool_calls=reply.tool_calls,
-        reasoning=reply.reasoning,
-        reasoning_seconds=reply.reasoning_seconds,
-        finish_reason=reply.finish_reason,
-        notice=reply.notice,
-        updated_at=reply.updated_at,
-    )
+    _FINAL.run(reply.pk, *(getattr(reply, name) for name in FINAL_FIELDS))
     return total, usage
+
+
+# What a message's end writes, by one UPDATE built once (chatsite/compiled.py).
+FINAL_FIELDS = (
+    "content",
+    "status",
+    "error",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
+    "usage_estimated",
+    "tool_calls",
+    "reasoning",
+    "reasoning_seconds",
+    "finish_reason",
+    "notice",
+    "updated_at",
+)
+_FINAL = Update(Message, FINAL_FIELDS)
