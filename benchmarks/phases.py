@@ -216,14 +216,10 @@ def run(repeat: int) -> None:
 
     def turn_started_frame(i: int) -> None:
         turn = started[i][1][0]
-        render_to_string(
-            "conversations/_turn_started.html",
-            {
-                "user_message": Message.from_event(turn.user_message.as_event()),
-                "reply": Message.from_event(turn.reply.as_event()),
-                "title": "Phases",
-                "streaming": True,
-            },
+        fragments.turn_started(
+            Message.from_event(turn.user_message.as_event()),
+            Message.from_event(turn.reply.as_event()),
+            "Phases",
         )
 
     def markdown(i: int) -> None:
@@ -258,7 +254,7 @@ def run(repeat: int) -> None:
             True,
         ),
         ("reply: end (usage lines, costs)", message_end, True),
-        ("frame: turn started (template)", turn_started_frame, True),
+        ("frame: turn started (built from its template once)", turn_started_frame, True),
         (
             "frame: delta (16 per reply)",
             lambda i: [fragments.delta(i, "tok1 tok2 tok3 ", html="", tail="") for _ in range(16)],

@@ -167,13 +167,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     # Events from the conversation's group.
 
     async def turn_started(self, event: dict) -> None:
-        await self._send_html(
-            "conversations/_turn_started.html",
-            user_message=Message.from_event(event["user_message"]),
-            reply=Message.from_event(event["reply"]),
-            title=event["title"],
-            streaming=True,
-        )
+        user, reply = Message.from_event(event["user_message"]), Message.from_event(event["reply"])
+        with timezone.override(getattr(self, "zone", None)):
+            html = fragments.turn_started(user, reply, event["title"])
+        await self._send_frame(html)
 
     async def turn_restarted(self, event: dict) -> None:
         await self._send_html(
