@@ -175,10 +175,14 @@ def run(repeat: int) -> None:
     def signed_in() -> bool:
         return still_signed_in(session.session_key, user.pk)
 
+    announced: list[tuple[dict, dict]] = []  # each turn's messages as its first frame has them
+
     def start_turn(i: int) -> None:
         started.append(
             turns._pending_or_new_turn(user, conversations[i].pk, "Benchmark", signed_in)
         )
+        turn = started[-1][1][0]
+        announced.append((turn.user_message.as_event(), turn.reply.as_event()))
 
     def usage_row(i: int) -> None:
         reply = started[i][1][0].reply
@@ -205,22 +209,26 @@ def run(repeat: int) -> None:
     for start in range(0, len(reply_text), 60):
         streamed.feed(reply_text[start : start + 60])
 
-    def turn_finished_frame(i: int) -> None:
+    def turn_finished_frame(i: int, *, from_blocks: bool = True) -> None:
         reply = ended[i]
         message = Message.from_event(reply.as_event())
-        message.body_html = mark_safe(streamed.final_html(reply.content))
+        if from_blocks:
+            message.body_html = mark_safe(streamed.final_html(reply.content))
         render_to_string(
             "conversations/_turn_finished.html",
             {"message": message, "conversation": conversations[i], "streaming": False},
         )
 
     def turn_started_frame(i: int) -> None:
-        turn = started[i][1][0]
-        fragments.turn_started(
-            Message.from_event(turn.user_message.as_event()),
-            Message.from_event(turn.reply.as_event()),
-            "Phases",
-        )
+        user_message, reply = announced[i]
+        fragments.turn_started(Message.from_event(user_message), Message.from_event(reply), "P")
+
+    def turn_started_by_template(i: int) -> None:
+        user_message, reply = announced[i]
+        context = {"title": "P", "streaming": True}
+        context |= {"user_message": Message.from_event(user_message)}
+        context |= {"reply": Message.from_event(reply)}
+        render_to_string("conversations/_turn_started.html", context)
 
     def markdown(i: int) -> None:
         streamed = StreamedMarkdown()
@@ -255,6 +263,7 @@ def run(repeat: int) -> None:
         ),
         ("reply: end (usage lines, costs)", message_end, True),
         ("frame: turn started (built from its template once)", turn_started_frame, True),
+        ("frame: turn started, by its template (as before)", turn_started_by_template, False),
         (
             "frame: delta (16 per reply)",
             lambda i: [fragments.delta(i, "tok1 tok2 tok3 ", html="", tail="") for _ in range(16)],
@@ -262,6 +271,11 @@ def run(repeat: int) -> None:
         ),
         ("frame: markdown of a reply", markdown, True),
         ("frame: turn finished (template, body from the blocks)", turn_finished_frame, True),
+        (
+            "frame: turn finished, body rendered again (as before)",
+            lambda i: turn_finished_frame(i, from_blocks=False),
+            False,
+        ),
         (
             "tool context (alone)",
             lambda i: tool_turns.tool_context(Conversation(pk=1, owner_id=user.pk)),
