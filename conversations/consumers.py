@@ -130,32 +130,18 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(content, dict):
             return
         action = content.get("action")
-        if not isinstance(action, str):
-            action = None  # a message
         if action == "ack":
             self._acknowledged(content.get("read"))
             return
-        # A message checks the session in its turn's own trip to the database; any
-        # other action checks it first.
-        if action in OTHER_ACTIONS and not await self._signed_in():
-            return
-        user, conversation_id = self.scope["user"], self.conversation.pk
         try:
-            if action == "stop":
-                await turns.stop(user, conversation_id)
-            elif action == "regenerate":
-                await turns.regenerate(user, conversation_id, content.get("message_id"))
-            elif action == "continue":
-                await turns.continue_reply(user, conversation_id, content.get("message_id"))
-            elif action == "edit":
-                await turns.edit(
-                    user, conversation_id, content.get("message_id"), content.get("message")
-                )
-            elif action in turns.DECISIONS:
-                await turns.decide_as(user, conversation_id, content.get("confirmation"), action)
-            else:
+            if isinstance(action, str) and action in OTHER_ACTIONS:
+                await self._act(action, content)
+            else:  # a message: its session check runs in its turn's own trip
                 await turns.send(
-                    user, conversation_id, content.get("message"), signed_in=self._session_counts
+                    self.scope["user"],
+                    self.conversation.pk,
+                    content.get("message"),
+                    signed_in=self._session_counts,
                 )
         except turns.SignedOut:
             await self.close(code=UNAUTHENTICATED)
@@ -163,6 +149,24 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._send_html("conversations/_composer_error.html", error=exc.messages[0])
         except Http404:
             await self.close(code=NOT_FOUND)
+
+    async def _act(self, action: str, content: dict) -> None:
+        """Any action but a message: the session is checked first."""
+        if not await self._signed_in():
+            return
+        user, conversation_id = self.scope["user"], self.conversation.pk
+        if action == "stop":
+            await turns.stop(user, conversation_id)
+        elif action == "regenerate":
+            await turns.regenerate(user, conversation_id, content.get("message_id"))
+        elif action == "continue":
+            await turns.continue_reply(user, conversation_id, content.get("message_id"))
+        elif action == "edit":
+            await turns.edit(
+                user, conversation_id, content.get("message_id"), content.get("message")
+            )
+        elif action in turns.DECISIONS:
+            await turns.decide_as(user, conversation_id, content.get("confirmation"), action)
 
     # Events from the conversation's group.
 

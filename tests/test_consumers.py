@@ -264,3 +264,14 @@ async def test_a_reconnecting_tab_gets_the_closed_blocks_rendered(
     await second.disconnect()
     assert "<p>Para <strong>one</strong>.</p>" in snapshot
     assert "t3 " in snapshot.split("message__tail")[1]
+
+
+async def test_an_action_of_the_wrong_shape_is_a_message_not_a_crash(
+    fake_upstream, user, conversation
+):
+    fake_upstream.add(Reply(text="Fine."))
+    socket, _ = await open_socket(user, conversation.pk)
+    await socket.send_json_to({"action": ["stop"], "message": "Still a message"})
+    await receive_until(socket, "message--assistant message--complete")
+    await socket.disconnect()
+    assert fake_upstream.requests[0]["messages"][-1]["content"] == "Still a message"
