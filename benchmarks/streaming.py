@@ -238,7 +238,7 @@ def read_lags(path: Path, offset: int) -> tuple[list[float], int]:
     return [float(x) for x in data[offset:].split()], len(data)
 
 
-def start_profile(directory: str, pid: int, name: str) -> subprocess.Popen | None:
+def start_profile(directory: str, pid: int, name: str, rate: int) -> subprocess.Popen | None:
     """py-spy sampling the server's threads that hold the GIL, into DIRECTORY/NAME.txt
     (collapsed stacks; `benchmarks.profile` summarises them)."""
     if not directory:
@@ -247,7 +247,7 @@ def start_profile(directory: str, pid: int, name: str) -> subprocess.Popen | Non
     out = Path(directory) / f"{name}.txt"
     spy = subprocess.Popen(
         [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--gil",
-         "--nonblocking", "--rate", "200", "--format", "raw", "--output", str(out),
+         "--nonblocking", "--rate", str(rate), "--format", "raw", "--output", str(out),
          "--full-filenames"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -520,7 +520,12 @@ async def measure(run: Run, n: int, rounds: int) -> None:
         system_before = total_cpu(servers, system_only=True)
         offsets = [read_lags(s.lag_file, 0)[1] for s in servers]
         spies = [
-            start_profile(run.args.profile, s.pid, f"n{n}" if len(servers) == 1 else f"n{n}-p{i}")
+            start_profile(
+                run.args.profile,
+                s.pid,
+                f"n{n}" if len(servers) == 1 else f"n{n}-p{i}",
+                run.args.profile_rate,
+            )
             for i, s in enumerate(servers)
         ]
         marks: dict[str, float] = {}
@@ -588,6 +593,7 @@ async def benchmark(args: argparse.Namespace) -> None:
     # Several processes share their streams through Redis, as in production.
     redis_url = fresh_redis(REDIS_URL) if args.redis or args.processes > 1 else ""
     env = server_env(database_url, upstream_url, redis_url)
+    env.update(setting.split("=", 1) for setting in args.setting)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
@@ -611,6 +617,12 @@ async def benchmark(args: argparse.Namespace) -> None:
         stop_servers(servers)
         upstream.terminate()
         upstream.wait(10)
+
+
+def _setting(text: str) -> str:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return text
 
 
 def main() -> None:
@@ -648,6 +660,21 @@ def main() -> None:
         default="",
         metavar="DIR",
         help="sample the server with py-spy during the app's rounds, one file per N in DIR",
+    )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        type=_setting,
+        metavar="NAME=VALUE",
+        help="a setting for the server processes (repeatable), e.g. LLM_STREAM_READ_INTERVAL=0",
+    )
+    parser.add_argument(
+        "--profile-rate",
+        type=int,
+        default=200,
+        metavar="HZ",
+        help="py-spy's samples per second with --profile (default 200)",
     )
     asyncio.run(benchmark(parser.parse_args()))
 
