@@ -22,7 +22,7 @@ import openai
 import pydantic
 from django.conf import settings
 
-from agents import cache, fallback, limits, profiles, usage, wire
+from agents import cache, fallback, limits, pacing, profiles, usage, wire
 from agents.demo import DemoTransport, split_tokens
 from agents.errors import (
     Blocked,
@@ -444,13 +444,22 @@ async def _send(request: _Request, call: Call) -> AsyncIterator[Event]:
         async with asyncio.timeout(limit or None) as first_event:
             async with _posted(request) as response:
                 call.accepted = True
+                paced = None
                 if request.streams:
-                    chunks = wire.sse_payloads(response.aiter_bytes())
+                    # Once the answer has begun, read at most once per frame interval.
+                    paced = pacing.PacedBytes(
+                        response,
+                        settings.LLM_STREAM_READ_INTERVAL,
+                        ending=lambda: reader.finish_reason is not None,
+                    )
+                    chunks = wire.sse_payloads(paced)
                 else:
                     await response.aread()
                     chunks = wire.one_chunk(response.json())
                 async for event in wire.events_from_chunks(chunks, reader):
                     first_event.reschedule(None)
+                    if paced is not None:
+                        paced.start()
                     yield event
     except TimeoutError as exc:
         message = f"The model did not start answering within {limit:g} s."

@@ -1,0 +1,90 @@
+"""Reading a streamed answer at the pace the tabs are sent it, not one wake-up per token.
+
+A server sends each token as it comes, so a 100-token answer reaches the socket in about
+100 packets, and reading it as it arrives costs the process 100 wake-ups: the event
+loop's turn, the read, aiohttp's parser, then every layer between the socket and the
+reply. The reply sends its text to the tabs in frames at least CHAT_FRAME_INTERVAL apart
+anyway. So once the answer has begun, `PacedBytes` reads the socket at most once per
+`interval`: between two reads the connection's transport stops reading (asyncio's
+`pause_reading`), the kernel keeps what arrives, and the next read takes all of it at
+once. The first event is never held back, nor is anything read at all delayed; only
+bytes that arrive during a pause wait for its end, at most `interval`. Once the answer
+says it is ending (a finish reason), the rest (the usage chunk, `[DONE]`) is read as it
+arrives again, so the end waits for one pause at most, not one per closing chunk.
+
+It needs the asyncio transport under the response, which only the aiohttp client gives
+(the SDK's `DefaultAioHttpClient`, LLM_HTTP_CLIENT=aiohttp); any other response, such as
+the demo model's or httpx's own, is read as it arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import httpx2
+
+
+def transport_of(response: httpx2.Response) -> asyncio.Transport | None:
+    """The asyncio transport the aiohttp client reads `response` from, else None.
+
+    The path goes through two private attributes: httpx's wrapper around a transport's
+    stream (`BoundAsyncStream._stream`) and the SDK's vendored aiohttp stream
+    (`AiohttpResponseStream._aiohttp_response`); from there aiohttp's own public
+    `ClientResponse.connection.transport`. Neither library offers a public way to it.
+    tests/test_pacing.py fails if the path stops leading to the transport.
+    """
+    stream = getattr(response.stream, "_stream", None)
+    aiohttp_response = getattr(stream, "_aiohttp_response", None)
+    connection = getattr(aiohttp_response, "connection", None)
+    transport = getattr(connection, "transport", None)
+    if transport is None or not hasattr(transport, "pause_reading"):
+        return None
+    return transport
+
+
+class PacedBytes:
+    """The bytes of `response`, as they arrive until `start()`, then at most once per
+    `interval` seconds (0: always as they arrive) until `ending()` says the answer is
+    ending."""
+
+    def __init__(
+        self,
+        response: httpx2.Response,
+        interval: float,
+        ending: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.response = response
+        self.interval = interval
+        self.ending = ending
+        self.transport = transport_of(response) if interval > 0 else None
+        self.started = False
+        self.pauses = 0  # how many times reading waited: for tests and benchmarks
+
+    def start(self) -> None:
+        """The answer has begun: from the next read on, reads are paced."""
+        self.started = True
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        transport, paused = self.transport, False
+        try:
+            async for chunk in self.response.aiter_bytes():
+                read_at = loop.time()
+                yield chunk
+                if transport is None or not self.started or self.ending():
+                    continue
+                wait = read_at + self.interval - loop.time()
+                # A transport aiohttp paused itself (a full buffer) is left to aiohttp.
+                if wait <= 0 or transport.is_closing() or not transport.is_reading():
+                    continue
+                transport.pause_reading()
+                paused = True
+                self.pauses += 1
+                await asyncio.sleep(wait)
+                paused = False
+                transport.resume_reading()
+        finally:
+            # Never hand a paused connection back to the pool, whatever ended the read.
+            if paused and not transport.is_closing():
+                transport.resume_reading()
