@@ -1,5 +1,6 @@
 """A streaming reply's markdown: closed blocks rendered once each, the open one as text."""
 
+from conversations import rendering
 from conversations.blocks import StreamedMarkdown, split_streamed
 from conversations.rendering import render_markdown
 
@@ -83,3 +84,13 @@ def test_the_final_render_of_a_resumed_reply_renders_it_whole():
     markdown.feed("agraph.\n\nNext")
     text = "Done.\n\nHalf a paragraph.\n\nNext"
     assert markdown.final_html(text) == render_markdown(text)
+
+
+def test_blocks_are_found_without_the_inline_pass_as_with_it():
+    def blocks(parser, text: str) -> list:
+        return [(t.type, t.map, t.markup) for t in parser.parse(text) if t.level == 0]
+
+    for text in CORPUS:
+        for end in range(len(text) + 1):
+            part = text[:end]
+            assert blocks(rendering._block_structure, part) == blocks(rendering._markdown, part)
