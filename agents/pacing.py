@@ -4,13 +4,14 @@ A server sends each token as it comes, so a 100-token answer reaches the socket 
 100 packets, and reading it as it arrives costs the process 100 wake-ups: the event
 loop's turn, the read, aiohttp's parser, then every layer between the socket and the
 reply. The reply sends its text to the tabs in frames at least CHAT_FRAME_INTERVAL apart
-anyway. So once the answer has begun, `PacedBytes` reads the socket at most once per
-`interval`: between two reads the connection's transport stops reading (asyncio's
-`pause_reading`), the kernel keeps what arrives, and the next read takes all of it at
-once. The first event is never held back, nor is anything read at all delayed; only
-bytes that arrive during a pause wait for its end, at most `interval`. Once the answer
-says it is ending (a finish reason), the rest (the usage chunk, `[DONE]`) is read as it
-arrives again, so the end waits for one pause at most, not one per closing chunk.
+anyway. So once the answer has begun, and while it comes fast enough for a read per
+`interval` to take several events at once (`EVENTS_PER_PAUSE`), `PacedBytes` reads the
+socket at most once per `interval`: between two reads the connection's transport stops
+reading (asyncio's `pause_reading`), the kernel keeps what arrives, and the next read
+takes all of it. A slower answer is read as it arrives: a pause would cost about the
+wake-up it saves. The first event is never held back; bytes that arrive during a pause
+wait for its end, at most `interval`. Once the answer says it is ending (a finish
+reason), the rest (the usage chunk, `[DONE]`) is read as it arrives again.
 
 It needs the asyncio transport under the response, which only the aiohttp client gives
 (the SDK's `DefaultAioHttpClient`, LLM_HTTP_CLIENT=aiohttp); any other response, such as
@@ -23,6 +24,11 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import httpx2
+
+# A pause is taken only when the last interval brought at least this many events: a
+# pause costs a timer and two changes to the event loop's watch list, about what
+# reading one more packet costs.
+EVENTS_PER_PAUSE = 3
 
 
 def transport_of(response: httpx2.Response) -> asyncio.Transport | None:
@@ -68,15 +74,24 @@ class PacedBytes:
     async def __aiter__(self) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         transport, paused = self.transport, False
+        # Events read since `since`: once that spans an interval, it says whether the
+        # answer comes fast enough to pause for the next interval.
+        since, events = 0.0, 0
         try:
             async for chunk in self.response.aiter_bytes():
                 read_at = loop.time()
+                events += chunk.count(b"data:")
                 yield chunk
                 if transport is None or not self.started or self.ending():
+                    since, events = read_at, 0
                     continue
+                if read_at - since < self.interval * 0.9:
+                    continue  # still measuring the pace: read as it comes
+                fast = events >= EVENTS_PER_PAUSE
+                since, events = read_at, 0
                 wait = read_at + self.interval - loop.time()
                 # A transport aiohttp paused itself (a full buffer) is left to aiohttp.
-                if wait <= 0 or transport.is_closing() or not transport.is_reading():
+                if not fast or wait <= 0 or transport.is_closing() or not transport.is_reading():
                     continue
                 transport.pause_reading()
                 paused = True

@@ -236,10 +236,11 @@ LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=2)
 LLM_HTTP_CLIENT = env.str("LLM_HTTP_CLIENT", default="aiohttp")
 if LLM_HTTP_CLIENT not in ("aiohttp", "httpx"):
     raise ImproperlyConfigured("LLM_HTTP_CLIENT must be aiohttp or httpx.")
-# Seconds between two reads of a streamed answer once it has begun (0: read each packet
-# as it arrives): what arrives meanwhile waits in the kernel and is read at once, which
-# spares the process a wake-up per token (agents/pacing.py). Frames go to the tabs at
-# most once per CHAT_FRAME_INTERVAL anyway.
+# Seconds between two reads of a streamed answer once it has begun, while it brings
+# several events per interval (0: read each packet as it arrives): what arrives
+# meanwhile waits in the kernel and is read at once, which spares the process a wake-up
+# per token (agents/pacing.py). Frames go to the tabs at most once per
+# CHAT_FRAME_INTERVAL anyway.
 LLM_STREAM_READ_INTERVAL = env.float("LLM_STREAM_READ_INTERVAL", default=0.04)
 # Seconds each demo token takes, so the offline stream is visibly a stream.
 LLM_DEMO_TOKEN_DELAY = env.float("LLM_DEMO_TOKEN_DELAY", default=0.02)

@@ -52,10 +52,6 @@ class Reply:
     write_size: int | None = None
     # A body recorded from a real server's wire, sent byte for byte (see `from_wire`).
     raw: bytes | None = None
-    # More raw bytes, sent `tail_delay` seconds after `raw` (a server's closing chunks
-    # arriving a moment after its finish reason).
-    tail: bytes = b""
-    tail_delay: float = 0.0
     content_type: str = "text/event-stream"
 
     def wire_tool_calls(self) -> list[dict[str, Any]]:
@@ -297,9 +293,6 @@ class _Handler(BaseHTTPRequestHandler):
         time.sleep(reply.first_token_delay)
         if reply.raw:
             self._write(reply.raw)
-        if reply.tail:
-            time.sleep(reply.tail_delay)
-            self._write(reply.tail)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import re
 
 import pytest
@@ -47,13 +46,26 @@ async def test_a_paced_stream_takes_fewer_reads_and_no_byte_differs(fake_upstrea
     body, reads, pauses, elapsed = await read(0.08)
     whole, *_ = await read(0)  # the same answer, read as it arrives
     assert pauses > 0
-    # Each read after the first waited for the interval since the one before it.
-    assert reads <= elapsed / 0.08 + 2 < len(TOKENS)
+    # After the first interval (read as it comes, to learn the pace), each read waited
+    # for the interval since the one before it.
+    assert reads <= elapsed / 0.08 + 0.08 / 0.01 + 2 < len(TOKENS)
     assert undated(body) == undated(whole) and body.count(b"data: ") == len(TOKENS) + 3
 
 
 def undated(body: bytes) -> bytes:
     return re.sub(rb'"created": \d+', b"", body)
+
+
+async def test_an_answer_slower_than_a_few_events_per_interval_is_read_as_it_comes(
+    fake_upstream,
+):
+    # One event per 50 ms is two per 100 ms interval: a pause would save about nothing.
+    fake_upstream.add(Reply(tokens=TOKENS[:6], token_delay=0.05))
+    async with open_stream() as response:
+        paced = pacing.PacedBytes(response, 0.1)
+        async for _chunk in paced:
+            paced.start()
+    assert paced.pauses == 0
 
 
 async def test_nothing_waits_before_the_answer_begins(fake_upstream):
@@ -77,10 +89,10 @@ async def test_a_connection_goes_back_to_the_pool_reading(fake_upstream):
 
 
 async def test_a_read_stopped_during_a_pause_leaves_the_connection_reading(fake_upstream):
-    fake_upstream.add(Reply(tokens=TOKENS, token_delay=0.01))
+    fake_upstream.add(Reply(tokens=TOKENS * 4, token_delay=0.01))
 
     async def reader(response) -> None:
-        paced = pacing.PacedBytes(response, 10.0)
+        paced = pacing.PacedBytes(response, 0.3)
         async for _chunk in paced:
             paced.start()
 
@@ -114,26 +126,20 @@ async def test_a_paced_chat_gives_the_same_events_as_an_unpaced_one(fake_upstrea
     assert next(e for e in paced if isinstance(e, Usage)).completion_tokens == 30
 
 
-async def test_once_the_answer_says_it_ends_the_rest_is_read_as_it_comes(fake_upstream, settings):
-    # The finish reason comes with the first words (as Gemini sends it); the usage and
-    # [DONE] a moment later. Paced, their read would wait a whole (long) interval.
-    event = {"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]}
-    usage = {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 1}}
-    fake_upstream.add(
-        Reply(
-            raw=b"data: " + json.dumps(event).encode() + b"\n\n",
-            tail=b"data: " + json.dumps(usage).encode() + b"\n\ndata: [DONE]\n\n",
-            tail_delay=0.05,
-        )
-    )
-    settings.LLM_STREAM_READ_INTERVAL = 60
-    events = await asyncio.wait_for(_events(), timeout=10)
-    assert next(e for e in events if isinstance(e, Usage)).prompt_tokens == 5
+async def test_once_the_answer_says_it_ends_the_rest_is_read_as_it_comes(fake_upstream):
+    # The gateway says so once it has read a finish reason: the usage chunk and [DONE]
+    # after it must not wait for a pause (here the whole answer is "ending" at once).
+    fake_upstream.add(Reply(tokens=TOKENS, token_delay=0.005))
+    async with open_stream() as response:
+        paced = pacing.PacedBytes(response, 0.05, ending=lambda: True)
+        async for _chunk in paced:
+            paced.start()
+    assert paced.pauses == 0
 
 
 async def test_a_chat_stream_is_read_in_groups_once_it_has_begun(fake_upstream, settings):
     fake_upstream.add(Reply(tokens=TOKENS, token_delay=0.01))
-    settings.LLM_STREAM_READ_INTERVAL = 0.2
+    settings.LLM_STREAM_READ_INTERVAL = 0.05
     loop, arrivals = asyncio.get_running_loop(), []
     async for event in gateway.stream_chat([{"role": "user", "content": "hi"}], model="m"):
         if isinstance(event, TextDelta):
@@ -141,7 +147,7 @@ async def test_a_chat_stream_is_read_in_groups_once_it_has_begun(fake_upstream, 
     # Tokens read together come out together; each group waited for the interval.
     groups = 1 + sum(b - a > 0.005 for a, b in itertools.pairwise(arrivals))
     assert len(arrivals) == len(TOKENS)
-    assert groups <= (arrivals[-1] - arrivals[0]) / 0.2 + 4 < len(TOKENS) / 2
+    assert groups <= (arrivals[-1] - arrivals[0]) / 0.05 + 0.05 / 0.01 + 4 < len(TOKENS)
 
 
 async def _events() -> list:
