@@ -27,8 +27,10 @@ import httpx2
 
 # A pause is taken only when the last interval brought at least this many events: a
 # pause costs a timer and two changes to the event loop's watch list, about what
-# reading one more packet costs.
-EVENTS_PER_PAUSE = 3
+# reading one more packet costs, and under load the loop already reads a few packets
+# at once (at three, a stream of a token per 20 ms came out 1-2.5 ms of CPU per reply
+# worse at N=50 with pacing than without; docs/benchmarks.md).
+EVENTS_PER_PAUSE = 5
 
 
 def transport_of(response: httpx2.Response) -> asyncio.Transport | None:

@@ -42,14 +42,14 @@ async def read(interval: float) -> tuple[bytes, int, int, float]:
 
 
 async def test_a_paced_stream_takes_fewer_reads_and_no_byte_differs(fake_upstream):
-    fake_upstream.add(Reply(tokens=TOKENS, token_delay=0.01), Reply(tokens=TOKENS))
-    body, reads, pauses, elapsed = await read(0.08)
+    fake_upstream.add(Reply(tokens=TOKENS * 2, token_delay=0.01), Reply(tokens=TOKENS * 2))
+    body, reads, pauses, elapsed = await read(0.16)
     whole, *_ = await read(0)  # the same answer, read as it arrives
     assert pauses > 0
     # After the first interval (read as it comes, to learn the pace), each read waited
     # for the interval since the one before it.
-    assert reads <= elapsed / 0.08 + 0.08 / 0.01 + 2 < len(TOKENS)
-    assert undated(body) == undated(whole) and body.count(b"data: ") == len(TOKENS) + 3
+    assert reads <= elapsed / 0.16 + 0.16 / 0.01 + 2 < len(TOKENS) * 2
+    assert undated(body) == undated(whole) and body.count(b"data: ") == len(TOKENS) * 2 + 3
 
 
 def undated(body: bytes) -> bytes:
@@ -59,7 +59,7 @@ def undated(body: bytes) -> bytes:
 async def test_an_answer_slower_than_a_few_events_per_interval_is_read_as_it_comes(
     fake_upstream,
 ):
-    # One event per 50 ms is two per 100 ms interval: a pause would save about nothing.
+    # One event per 50 ms is two per 100 ms interval: a pause would save next to nothing.
     fake_upstream.add(Reply(tokens=TOKENS[:6], token_delay=0.05))
     async with open_stream() as response:
         paced = pacing.PacedBytes(response, 0.1)
@@ -138,16 +138,16 @@ async def test_once_the_answer_says_it_ends_the_rest_is_read_as_it_comes(fake_up
 
 
 async def test_a_chat_stream_is_read_in_groups_once_it_has_begun(fake_upstream, settings):
-    fake_upstream.add(Reply(tokens=TOKENS, token_delay=0.01))
-    settings.LLM_STREAM_READ_INTERVAL = 0.05
+    fake_upstream.add(Reply(tokens=TOKENS * 2, token_delay=0.008))
+    settings.LLM_STREAM_READ_INTERVAL = 0.16
     loop, arrivals = asyncio.get_running_loop(), []
     async for event in gateway.stream_chat([{"role": "user", "content": "hi"}], model="m"):
         if isinstance(event, TextDelta):
             arrivals.append(loop.time())
     # Tokens read together come out together; each group waited for the interval.
     groups = 1 + sum(b - a > 0.005 for a, b in itertools.pairwise(arrivals))
-    assert len(arrivals) == len(TOKENS)
-    assert groups <= (arrivals[-1] - arrivals[0]) / 0.05 + 0.05 / 0.01 + 4 < len(TOKENS)
+    assert len(arrivals) == len(TOKENS) * 2
+    assert groups <= (arrivals[-1] - arrivals[0]) / 0.16 + 0.16 / 0.008 + 4 < len(TOKENS) * 2
 
 
 async def _events() -> list:
