@@ -446,7 +446,8 @@ async def _send(request: _Request, call: Call) -> AsyncIterator[Event]:
                 call.accepted = True
                 paced = None
                 if request.streams:
-                    # Once the answer has begun, read at most once per frame interval.
+                    # Once the answer has begun and while it comes fast, read it at most
+                    # once per interval (agents/pacing.py).
                     paced = pacing.PacedBytes(
                         response,
                         settings.LLM_STREAM_READ_INTERVAL,
