@@ -74,8 +74,13 @@ class PacedBytes:
         self.started = True
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        transport = self.transport
+        if transport is None:  # nothing to pause: read as it comes, counting nothing
+            async for chunk in self.response.aiter_bytes():
+                yield chunk
+            return
         loop = asyncio.get_running_loop()
-        transport, paused = self.transport, False
+        paused = False
         # Events read since `since`: once that spans an interval, it says whether the
         # answer comes fast enough to pause for the next interval.
         since, events = 0.0, 0
@@ -84,7 +89,7 @@ class PacedBytes:
                 read_at = loop.time()
                 events += chunk.count(b"data:")
                 yield chunk
-                if transport is None or not self.started or self.ending():
+                if not self.started or self.ending():
                     since, events = read_at, 0
                     continue
                 if read_at - since < self.interval * 0.9:
