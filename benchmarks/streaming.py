@@ -7,10 +7,12 @@
 
 It starts the wire fake (fixed time to first token and delay between tokens) and one
 Daphne process on production settings, then for each N runs N concurrent streams
-straight through `AsyncOpenAI`, and N concurrent logged-in websocket clients through the
-app. It prints the added time to first token, the total-time ratio, websocket frames and
-bytes per reply, database writes per reply (PostgreSQL row counters), event-loop lag,
-server memory and CPU, and errors. Figures, not assertions: see docs/benchmarks.md.
+straight through `AsyncOpenAI`, N read bare (aiohttp alone, the least reading them
+costs), and N concurrent logged-in websocket clients through the app. It prints the
+added time to first token, the total-time ratio, websocket frames and bytes per reply,
+database writes per reply (PostgreSQL row counters), event-loop lag, server memory and
+CPU beside the raw SDK's and the bare read's, and errors. Figures, not assertions: see
+docs/benchmarks.md.
 
 With --processes K it starts K processes on the same database and a Redis channel layer
 (--redis gives one process the same layer), and spreads the clients over them in turn.
@@ -123,6 +125,38 @@ async def run_raw(upstream_url: str, clients: int) -> Phase:
     phase.cpu = time.process_time() - cpu_start
     await client.close()
     return phase
+
+
+# The least a Python process can spend on the same streams: aiohttp alone, each event's
+# JSON decoded and nothing else (no SDK, no typed chunks, no app). Not what the app is
+# held to (it also stores, renders and sends), but the share of its figure that is
+# reading the stream at all.
+BARE_REQUEST = {
+    "model": "bench",
+    "messages": [{"role": "user", "content": "Benchmark"}],
+    "stream": True,
+    "stream_options": {"include_usage": True},
+}
+
+
+async def bare_stream(session, upstream_url: str) -> None:
+    async with session.post(f"{upstream_url}/chat/completions", json=BARE_REQUEST) as response:
+        rest = b""
+        async for chunk in response.content.iter_any():
+            *events, rest = (rest + chunk).split(b"\n\n")
+            for event in events:
+                if event.startswith(b"data: ") and event != b"data: [DONE]":
+                    json.loads(event[6:])
+
+
+async def run_bare(upstream_url: str, clients: int) -> float:
+    """CPU seconds of this process reading `clients` streams at once, bare."""
+    import aiohttp
+
+    start = time.process_time()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await asyncio.gather(*(bare_stream(session, upstream_url) for _ in range(clients)))
+    return time.process_time() - start
 
 
 # The app: logged-in websocket clients, one conversation each.
@@ -510,12 +544,13 @@ async def measure(run: Run, n: int, rounds: int) -> None:
     # least --samples streams, not from one.
     servers, first = run.servers, run.used
     raw, app = Phase(), Phase()
-    cpu, system, measured, connecting = 0.0, 0.0, 0.0, 0.0
+    cpu, system, measured, connecting, bare = 0.0, 0.0, 0.0, 0.0, 0.0
     idle_rate = sum(s.idle_rate for s in servers)
     lags: list[list[float]] = [[] for _ in servers]
     writes_before = settled_row_writes(run.database_url)
     for _ in range(rounds):
         raw_round = await run_raw(run.upstream_url, n)
+        bare += await run_bare(run.upstream_url, n)
         cpu_before, measured_from = total_cpu(servers), time.perf_counter()
         system_before = total_cpu(servers, system_only=True)
         offsets = [read_lags(s.lag_file, 0)[1] for s in servers]
@@ -573,6 +608,10 @@ async def measure(run: Run, n: int, rounds: int) -> None:
     )
     extra["raw SDK CPU per stream"] = (
         f"{raw_cpu:.1f} ms (the app's CPU per reply is {app_cpu / raw_cpu:.1f}x)"
+    )
+    bare_cpu = bare / replies * 1000
+    extra["bare read CPU per stream (aiohttp and json alone)"] = (
+        f"{bare_cpu:.1f} ms (the app's CPU per reply is {app_cpu / bare_cpu:.1f}x)"
     )
     report(n, raw, app, extra)
 
