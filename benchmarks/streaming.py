@@ -93,17 +93,19 @@ def wait_for_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
-# The raw SDK, as an application would use it without this app in between.
+# The raw SDK, as an application would use it without this app in between, and the bare
+# read below: the same request.
+REQUEST = {
+    "model": "bench",
+    "messages": [{"role": "user", "content": "Benchmark"}],
+    "stream": True,
+    "stream_options": {"include_usage": True},
+}
 
 
 async def raw_stream(client, result: Stream, start: float) -> None:
     try:
-        stream = await client.chat.completions.create(
-            model="bench",
-            messages=[{"role": "user", "content": "Benchmark"}],
-            stream=True,
-            stream_options={"include_usage": True},
-        )
+        stream = await client.chat.completions.create(**REQUEST)
         async for chunk in stream:
             if result.ttft is None and chunk.choices and chunk.choices[0].delta.content:
                 result.ttft = time.perf_counter() - start
@@ -131,16 +133,8 @@ async def run_raw(upstream_url: str, clients: int) -> Phase:
 # JSON decoded and nothing else (no SDK, no typed chunks, no app). Not what the app is
 # held to (it also stores, renders and sends), but the share of its figure that is
 # reading the stream at all.
-BARE_REQUEST = {
-    "model": "bench",
-    "messages": [{"role": "user", "content": "Benchmark"}],
-    "stream": True,
-    "stream_options": {"include_usage": True},
-}
-
-
 async def bare_stream(session, upstream_url: str) -> None:
-    async with session.post(f"{upstream_url}/chat/completions", json=BARE_REQUEST) as response:
+    async with session.post(f"{upstream_url}/chat/completions", json=REQUEST) as response:
         rest = b""
         async for chunk in response.content.iter_any():
             *events, rest = (rest + chunk).split(b"\n\n")
